@@ -1,0 +1,24 @@
+# Thin wrappers over course.py, which does the work (and runs the same on a machine without make).
+PYTHON ?= python3
+BUDGET ?= laptop
+NOTEBOOKS ?=
+
+.PHONY: lab test bench html notebooks help
+
+help:
+	@$(PYTHON) course.py help
+
+lab:        ## set up .venv if needed, generate missing notebooks, open JupyterLab at 00
+	$(PYTHON) course.py lab
+
+test:       ## install what is missing, run the unit tests and every notebook at the smoke budget
+	$(PYTHON) course.py test
+
+bench:      ## time notebooks at a budget and print their recorded figures: make bench BUDGET=laptop NOTEBOOKS="01 03"
+	$(PYTHON) course.py bench --budget $(BUDGET) $(NOTEBOOKS)
+
+html:       ## the same, and write every executed notebook as an HTML page
+	$(PYTHON) course.py bench --budget $(BUDGET) --html $(NOTEBOOKS)
+
+notebooks:  ## generate the .ipynb of every notebook source that has none (never overwrites)
+	$(PYTHON) course.py notebooks

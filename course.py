@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""The course's two commands (and a few more), with nothing but the Python standard library.
+
+    python course.py lab      # set up .venv if needed, generate missing notebooks, open JupyterLab
+    python course.py test     # set up .venv if needed, run the unit tests and every notebook (smoke)
+    python course.py bench [--budget laptop] [--html] [NN ...]   # time notebooks, print their figures
+    python course.py notebooks                                   # only generate missing .ipynb files
+
+``make lab`` / ``make test`` / ``make bench`` call exactly these, so a machine without make
+(Windows: ``py course.py lab``) runs the same steps. ``--here`` uses the Python running this
+script (e.g. a conda environment made from environment.yml) instead of ``.venv``, and installs
+nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+NOTEBOOKS = ROOT / "notebooks"
+FIRST_NOTEBOOK = NOTEBOOKS / "00_start_here.ipynb"
+RUNS = ROOT / "runs"
+
+
+def say(msg: str) -> None:
+    print(f"[course] {msg}", flush=True)
+
+
+def venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_environment(here: bool) -> str:
+    """Return the Python to use; create .venv and install the project into it when needed."""
+    if here:
+        return sys.executable
+    if sys.version_info < (3, 10):
+        sys.exit("The course needs Python 3.10 or newer (3.11 is what we test); run this script with it.")
+    py = venv_python()
+    if not py.exists():
+        say(f"creating the virtual environment {VENV.relative_to(ROOT)}/")
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    stamp = VENV / "course-install.stamp"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text().strip() == wanted:
+        return str(py)
+    RUNS.mkdir(exist_ok=True)
+    log = RUNS / "install.log"
+    say(f"installing the course into .venv (3-5 minutes the first time; log: {log.relative_to(ROOT)})")
+    start = time.perf_counter()
+    with log.open("w") as f:
+        result = subprocess.run(
+            [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-e", ".[lab,test]"],
+            cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
+        )
+    if result.returncode != 0:
+        tail = [line for line in log.read_text().splitlines() if "is ignored: it is neither" not in line][-15:]
+        print("\n".join(tail))
+        sys.exit(f"[course] installing failed (exit {result.returncode}); the whole log is {log}.")
+    stamp.write_text(wanted)
+    say(f"installed in {time.perf_counter() - start:.0f} s")
+    return str(py)
+
+
+def generate_notebooks(py: str) -> None:
+    """Write the .ipynb of every notebook source that has none; never touch an existing one."""
+    missing = [p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")) if not p.with_suffix(".ipynb").exists()]
+    if missing:
+        code = "import sys; from pathlib import Path; from course_utils.bench import convert\nfor p in sys.argv[1:]: convert(Path(p), Path(p).parent)"
+        subprocess.run([py, "-c", code, *map(str, missing)], cwd=ROOT, check=True)
+        say(f"generated {len(missing)} notebook(s): {', '.join(p.stem for p in missing)}")
+
+
+def cmd_lab(py: str, extra: list[str]) -> int:
+    generate_notebooks(py)
+    say("starting JupyterLab at the first notebook (Ctrl-C to stop)")
+    return subprocess.call([py, "-m", "jupyterlab", str(FIRST_NOTEBOOK.relative_to(ROOT)), *extra], cwd=ROOT)
+
+
+def _count_junit(path: Path) -> tuple[int, int, int, list[str]]:
+    """(passed, failed, skipped, names of every test case) from a junit XML file."""
+    if not path.exists():
+        return 0, 0, 0, []
+    passed = failed = skipped = 0
+    names = []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        names.append(f"{case.get('file', '')} {case.get('classname', '')} {case.get('name', '')}")
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed += 1
+        elif case.find("skipped") is not None:
+            skipped += 1
+        else:
+            passed += 1
+    return passed, failed, skipped, names
+
+
+def cmd_test(py: str, extra: list[str]) -> int:
+    """Unit tests, then every notebook through nbval at the smoke budget, in a fresh run directory."""
+    run_dir = RUNS / f"test-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    run_dir.mkdir(parents=True)
+    env = dict(os.environ, COURSE_BUDGET="smoke", COURSE_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               COURSE_RUN_DIR=str(run_dir), PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1")
+    env.pop("MPLBACKEND", None)
+    say(f"run directory: {run_dir.relative_to(ROOT)} (budget smoke, one thread per process)")
+
+    start = time.perf_counter()
+    unit_xml = run_dir / "unit.xml"
+    unit_rc = subprocess.call([py, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", f"--junitxml={unit_xml}", *extra],
+                              cwd=ROOT, env=dict(env, MPLBACKEND="Agg"))
+    unit_s = time.perf_counter() - start
+
+    sources = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+    nb_dir = run_dir / "notebooks"
+    code = "import sys; from pathlib import Path; from course_utils.bench import convert\nfor p in sys.argv[2:]: convert(Path(p), Path(sys.argv[1]))"
+    subprocess.run([py, "-c", code, str(nb_dir), *map(str, sources)], cwd=ROOT, env=env, check=True)
+    workers = os.environ.get("COURSE_TEST_WORKERS") or str(min(2, os.cpu_count() or 1, max(1, len(sources))))
+    nb_xml = run_dir / "notebooks.xml"
+    start = time.perf_counter()
+    nb_rc = subprocess.call(
+        [py, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=900", "-p", "no:cacheprovider",
+         "-n", workers, "--dist", "loadscope", f"--junitxml={nb_xml}", "-q", "-W", "ignore::DeprecationWarning",
+         *sorted(map(str, nb_dir.glob("*.ipynb")))],
+        cwd=nb_dir, env=env,
+    )
+    nb_s = time.perf_counter() - start
+
+    up, uf, us, _ = _count_junit(unit_xml)
+    npass, nfail, nskip, names = _count_junit(nb_xml)
+    executed = [s.stem for s in sources if any(f"{s.stem}.ipynb" in n or f"{s.stem}::" in n or f" {s.stem} " in f" {n} " for n in names)]
+    not_run = [s.stem for s in sources if s.stem not in executed]
+    print()
+    say(f"unit tests: {up} passed, {uf} failed, {us} skipped in {unit_s:.0f} s")
+    say(f"notebooks: {len(executed)} of {len(sources)} executed ({npass} cells passed, {nfail} failed) in {nb_s:.0f} s")
+    ok = unit_rc == 0 and nb_rc == 0 and not not_run and uf == 0 and nfail == 0 and up > 0 and len(sources) > 0
+    if not_run:
+        say(f"NOT executed: {', '.join(not_run)}")
+    print(f"summary: {up + npass} passed, {uf + nfail + len(not_run)} failed")
+    return 0 if ok else 1
+
+
+def main(argv: list[str]) -> int:
+    here = "--here" in argv
+    argv = [a for a in argv if a != "--here"]
+    command, extra = (argv[0], argv[1:]) if argv else ("help", [])
+    if command not in {"lab", "test", "bench", "notebooks"}:
+        print(__doc__)
+        return 0 if command in {"help", "-h", "--help"} else 2
+    py = ensure_environment(here)
+    if command == "lab":
+        return cmd_lab(py, extra)
+    if command == "test":
+        return cmd_test(py, extra)
+    if command == "bench":
+        return subprocess.call([py, "-m", "course_utils.bench", *extra], cwd=ROOT)
+    generate_notebooks(py)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,153 @@
+"""Execute notebooks under a budget and print one table: how long, how much memory, what they found.
+
+    python -m course_utils.bench --budget laptop 01 03      # notebooks whose names start so
+    python -m course_utils.bench --budget smoke --html      # every notebook, plus HTML pages
+
+(``python course.py bench ...`` and ``make bench`` call this inside the course's environment.)
+
+Each notebook runs in its own process, one after another, so the wall time and peak memory
+(the kernel's maximum resident set) are its own. The figures it records with ``rt.record`` are
+read back from ``results.jsonl`` and printed with their thresholds; a claim made for the budget
+that ran is checked, and the command exits non-zero if any notebook failed or any claim missed.
+``--html`` writes each executed notebook as a self-contained HTML page with every figure: the
+read-only course.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from .results import claim_status, read_results
+from .runtime import BUDGETS, REPO_ROOT, get_run_dir
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+
+
+def notebook_sources(patterns: list[str] | None = None, folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The ``NN_name.py`` sources, all or those whose names start with one of ``patterns``."""
+    sources = sorted(p for p in folder.glob("[0-9][0-9]_*.py"))
+    if patterns:
+        chosen = [p for p in sources if any(p.stem.startswith(pat) or p.name == pat for pat in patterns)]
+        missing = [pat for pat in patterns if not any(p.stem.startswith(pat) or p.name == pat for p in sources)]
+        if missing:
+            raise SystemExit(f"No notebook in {folder} starts with {', '.join(missing)}.")
+        return chosen
+    return sources
+
+
+def convert(source: Path, out_dir: Path) -> Path:
+    """Write the ``.ipynb`` of a jupytext percent ``.py`` source into ``out_dir``."""
+    import jupytext
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb = jupytext.read(source)
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    target = out_dir / (source.stem + ".ipynb")
+    jupytext.write(nb, target, fmt="ipynb")
+    return target
+
+
+def _execute_one(source: Path, out_dir: Path, timeout: int) -> dict:
+    """Run in a child process: execute one notebook, report wall time and the kernel's peak memory."""
+    import nbclient
+    import nbformat
+
+    path = convert(source, out_dir)
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    error = ""
+    try:
+        nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(out_dir)}}).execute()
+    except Exception as err:  # a failing cell: report it, keep the partial notebook
+        error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"[:300]
+    wall = time.perf_counter() - start
+    nbformat.write(nb, path)
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the kernel, reaped above
+    return {"notebook": source.stem, "wall_s": wall, "peak_mib": peak_kb / 1024, "error": error, "executed": str(path)}
+
+
+def write_html(executed: Path, html_dir: Path) -> Path:
+    """Write an executed notebook as a standalone HTML page (figures embedded)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    html_dir.mkdir(parents=True, exist_ok=True)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(executed, as_version=4))
+    target = html_dir / (executed.stem + ".html")
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def format_figures(entries: list[dict]) -> tuple[list[str], bool]:
+    lines, ok = [], True
+    for e in entries:
+        held, text = claim_status(e)
+        mark = "" if held is None and not text else ("  [ok " + text + "]" if held else ("  [MISSED " + text + "]" if held is False else "  [" + text + "]"))
+        ok &= held is not False
+        lines.append(f"{e['name']} = {e['value']:.4g} {e['unit']}".rstrip() + mark)
+    return lines, ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="course bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", help="name prefixes, e.g. 00 03 (default: all)")
+    parser.add_argument("--budget", default=os.environ.get("COURSE_BUDGET", "laptop"), choices=BUDGETS)
+    parser.add_argument("--html", action="store_true", help="also write each executed notebook as HTML")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds one cell may take")
+    parser.add_argument("--execute-one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.execute_one:  # child mode
+        print(json.dumps(_execute_one(args.execute_one, args.out, args.timeout)))
+        return 0
+
+    run_dir = get_run_dir()
+    run_id = uuid.uuid4().hex[:10]
+    out_dir = run_dir / "bench" / f"{args.budget}-{time.strftime('%Y%m%d-%H%M%S')}"
+    env = dict(os.environ, COURSE_BUDGET=args.budget, COURSE_RUN_ID=run_id, COURSE_RUN_DIR=str(run_dir))
+    rows, all_ok = [], True
+    for source in notebook_sources(args.notebooks):
+        print(f"running {source.stem} at budget {args.budget} ...", flush=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "course_utils.bench", "--execute-one", str(source), "--out", str(out_dir), "--timeout", str(args.timeout)],
+            env=env, capture_output=True, text=True,
+        )
+        try:
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            row = {"notebook": source.stem, "wall_s": float("nan"), "peak_mib": float("nan"), "error": (proc.stderr.strip().splitlines() or ["crashed"])[-1][:300], "executed": ""}
+        entries = [e for e in read_results(run_dir, run_id) if e["notebook"] == source.stem]
+        row["figures"], figures_ok = format_figures(entries)
+        row["ok"] = not row["error"] and figures_ok
+        all_ok &= row["ok"]
+        if args.html and row["executed"]:
+            row["html"] = str(write_html(Path(row["executed"]), out_dir / "html"))
+        rows.append(row)
+
+    print()
+    print(f"{'notebook':<28} {'budget':<7} {'wall s':>8} {'peak MiB':>9}  status  figures")
+    for row in rows:
+        status = "ok" if row["ok"] else "FAILED"
+        figures = row["figures"] or ["-"]
+        print(f"{row['notebook']:<28} {args.budget:<7} {row['wall_s']:>8.1f} {row['peak_mib']:>9.0f}  {status:<6}  {figures[0]}")
+        for extra in figures[1:]:
+            print(f"{'':<64}{extra}")
+        if row["error"]:
+            print(f"{'':<64}error: {row['error']}")
+    print(f"\nexecuted notebooks: {out_dir}")
+    if args.html:
+        print(f"HTML pages: {out_dir / 'html'}")
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The common interface, checked on every model family the package has (conformance test)."""
+
+import itertools
+
+import pytest
+import torch
+
+from conftest import DEVICES
+from course_utils.base import GenerativeModel, LogProbKind, check_images
+from course_utils.independent import IndependentConfig, IndependentPixels
+from course_utils.sampling import categorical
+
+
+def _families():
+    """(name, factory, data shape, levels) for every model to check through the interface."""
+    yield "independent-binary", lambda: IndependentPixels(IndependentConfig((1, 3, 3), 2)), (1, 3, 3), 2
+    yield "independent-17", lambda: IndependentPixels(IndependentConfig((1, 2, 2), 17)), (1, 2, 2), 17
+
+
+FAMILIES = list(_families())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name,factory,shape,levels", FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_interface(name, factory, shape, levels, device):
+    model = factory().to(device)
+    assert isinstance(model, GenerativeModel) and model.device.type == device
+    x = torch.randint(0, levels, (5, *shape), device=device).float() / (levels - 1)
+    loss = model.loss(x)
+    assert loss.shape == () and torch.isfinite(loss) and loss.requires_grad
+    lp = model.log_prob(x)
+    assert lp.shape == (5,) and lp.dtype == torch.float32 and lp.device.type == device
+    s1 = model.sample(4, generator=torch.Generator().manual_seed(0))
+    s2 = model.sample(4, generator=torch.Generator().manual_seed(0))
+    assert s1.shape == (4, *shape) and s1.device.type == device and torch.equal(s1, s2)
+    assert 0 <= s1.min() and s1.max() <= 1 and not s1.requires_grad
+
+
+def test_exact_log_prob_sums_to_one_on_a_tiny_space():
+    torch.manual_seed(0)
+    model = IndependentPixels(IndependentConfig((1, 2, 2), 3))
+    with torch.no_grad():
+        model.logits.normal_()
+    assert model.log_prob_kind is LogProbKind.EXACT
+    grid = torch.tensor(list(itertools.product(range(3), repeat=4)), dtype=torch.float32).view(-1, 1, 2, 2) / 2
+    assert torch.logsumexp(model.log_prob(grid), 0).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_closed_form_is_the_smoothed_frequency():
+    x = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]).view(3, 1, 1, 2)
+    model = IndependentPixels(IndependentConfig((1, 1, 2), 2)).fit_closed_form(x, alpha=0.5)
+    p_on = torch.softmax(model.logits, 0)[1].flatten()
+    assert torch.allclose(p_on, torch.tensor([2.5 / 4, 1.5 / 4]))
+
+
+def test_bad_inputs_are_clear_errors():
+    model = IndependentPixels(IndependentConfig((1, 2, 2), 2))
+    with pytest.raises(ValueError, match=r"shape \(B, 1, 2, 2\)"):
+        model.log_prob(torch.zeros(3, 1, 3, 3))
+    with pytest.raises(ValueError, match="float tensor"):
+        model.log_prob(torch.zeros(3, 1, 2, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        model.log_prob(torch.full((3, 1, 2, 2), 255.0))
+    with pytest.raises(ValueError, match="binary"):
+        check_images(torch.full((1, 1, 2, 2), 0.5), (1, 2, 2), binary=True)
+    with pytest.raises(TypeError, match="dataclass instance"):
+        IndependentPixels(IndependentConfig)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_categorical_sampler_frequencies_and_generator(device):
+    logits = torch.log(torch.tensor([0.6285, 0.2312, 0.1403], device=device)).expand(20000, 3)
+    draws = categorical(logits, torch.Generator().manual_seed(1))
+    freq = torch.bincount(draws.cpu(), minlength=3).float() / 20000
+    assert torch.allclose(freq, torch.tensor([0.6285, 0.2312, 0.1403]), atol=0.015)
+    assert draws.device.type == device
+    assert torch.equal(draws, categorical(logits, torch.Generator().manual_seed(1)))

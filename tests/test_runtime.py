@@ -1,0 +1,96 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils import runtime
+from course_utils.runtime import by_budget, choose_threads, get_budget, get_device, get_run_dir, seed_everything, setup
+
+
+def test_budget_default_is_laptop(monkeypatch):
+    monkeypatch.delenv("COURSE_BUDGET", raising=False)
+    assert get_budget() == "laptop"
+
+
+@pytest.mark.parametrize("name", ["smoke", "laptop", "full", " SMOKE "])
+def test_budget_from_environment(monkeypatch, name):
+    monkeypatch.setenv("COURSE_BUDGET", name)
+    assert get_budget() == name.strip().lower()
+
+
+def test_bad_budget_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("COURSE_BUDGET", "huge")
+    with pytest.raises(ValueError, match="COURSE_BUDGET must be one of smoke, laptop, full"):
+        get_budget()
+
+
+def test_by_budget_picks_one_value():
+    assert [by_budget(b, smoke=1, laptop=2, full=3) for b in ("smoke", "laptop", "full")] == [1, 2, 3]
+
+
+def test_device_falls_back_to_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(runtime, "_mps_available", lambda: False)
+    assert get_device() == torch.device("cpu")
+
+
+def test_device_prefers_cuda_then_mps(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert get_device() == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(runtime, "_mps_available", lambda: True)
+    assert get_device() == torch.device("mps")
+
+
+def test_device_override(monkeypatch):
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert get_device() == torch.device("cpu")
+
+
+def test_missing_device_is_an_error_not_a_fallback(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        get_device("cuda")
+    with pytest.raises(ValueError, match="not a device name"):
+        get_device("gpu-please")
+
+
+def test_threads(monkeypatch):
+    monkeypatch.delenv("COURSE_THREADS", raising=False)
+    assert choose_threads("smoke") == 1
+    assert 1 <= choose_threads("laptop") <= 4
+    monkeypatch.setenv("COURSE_THREADS", "3")
+    assert choose_threads("smoke") == 3
+    monkeypatch.setenv("COURSE_THREADS", "zero")
+    with pytest.raises(ValueError, match="positive integer"):
+        choose_threads("laptop")
+
+
+def test_seeding_is_deterministic():
+    draws = []
+    for _ in range(2):
+        gen = seed_everything(123)
+        draws.append((random.random(), np.random.rand(), torch.rand(3).tolist(), torch.rand(2, generator=gen).tolist()))
+    assert draws[0] == draws[1]
+    seed_everything(124)
+    assert torch.rand(3).tolist() != draws[0][2]
+    assert torch.are_deterministic_algorithms_enabled()
+    with pytest.raises(ValueError):
+        seed_everything(-1)
+
+
+def test_run_dir_override(tmp_path):
+    path = get_run_dir(tmp_path / "elsewhere")
+    assert path.is_dir() and path == (tmp_path / "elsewhere").resolve()
+
+
+def test_setup_banner_and_runtime(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_BUDGET", "smoke")
+    monkeypatch.delenv("COURSE_THREADS", raising=False)
+    rt = setup("99_test")
+    line = capsys.readouterr().out.strip()
+    assert "device: cpu" in line and "budget: smoke" in line and f"torch {torch.__version__}" in line
+    assert rt.threads == 1 and torch.get_num_threads() == 1
+    assert rt.pick(smoke="s", laptop="l", full="f") == "s"
+    assert rt.figure_dir.is_dir() and rt.figure_dir.parent.parent == rt.run_dir

@@ -80,8 +80,11 @@ def generate_notebooks(py: str) -> None:
 
 def cmd_lab(py: str, extra: list[str]) -> int:
     generate_notebooks(py)
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
+        extra = [*extra, "--allow-root"]  # containers often run as root; JupyterLab refuses it otherwise
     say("starting JupyterLab at the first notebook (Ctrl-C to stop)")
-    return subprocess.call([py, "-m", "jupyterlab", str(FIRST_NOTEBOOK.relative_to(ROOT)), *extra], cwd=ROOT)
+    first = FIRST_NOTEBOOK.relative_to(ROOT).as_posix()
+    return subprocess.call([py, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT}", f"--LabApp.default_url=/lab/tree/{first}", *extra], cwd=ROOT)
 
 
 def _count_junit(path: Path) -> tuple[int, int, int, list[str]]:

@@ -336,13 +336,13 @@ rt.record("independent_beats_uniform_by", uniform_nll(D, 2) - nll_closed, "nats"
 #
 # Solutions are in the hidden cells below (click the "..." to show one); they run as part of the tests.
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 1: 64 pixels, each uniform over 17 levels.
 nll_uniform_digits = uniform_nll(64, 17)
 print(f"uniform: {nll_uniform_digits:.1f} nats = {nats_to_bpd(nll_uniform_digits, 64):.3f} bits/dim (= log2 17)")
 assert math.isclose(nll_uniform_digits, 64 * math.log(17)) and math.isclose(nats_to_bpd(nll_uniform_digits, 64), math.log2(17))
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2: the smoothed counts of each level at each pixel.
 indep_digits = IndependentPixels(IndependentConfig(shape=(1, 8, 8), num_levels=17)).fit_closed_form(digits.train.x)
 nll_indep_digits = mean_nll(indep_digits, digits.test.loader(447, shuffle=False))
@@ -350,7 +350,7 @@ print(f"independent: {nll_indep_digits:.1f} nats = {nats_to_bpd(nll_indep_digits
       f"{nll_uniform_digits - nll_indep_digits:.1f} nats better than uniform")
 assert nll_indep_digits < nll_uniform_digits - 50
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 3: each pixel is drawn on its own, so strokes do not connect.
 fig = image_grid(indep_digits.sample(16, generator=torch.Generator().manual_seed(0)), nrow=8,
                  title="Independent pixels on the 8x8 digits: right marginals, no strokes")

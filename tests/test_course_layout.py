@@ -49,3 +49,15 @@ def test_junit_counting(tmp_path):
     passed, failed, skipped, names = _course_script()._count_junit(xml)
     assert (passed, failed, skipped) == (1, 1, 1) and any("00_start_here.ipynb" in n for n in names)
     assert _course_script()._count_junit(tmp_path / "absent.xml") == (0, 0, 0, [])
+
+
+def test_sources_are_what_jupytext_writes_back():
+    """JupyterLab refuses to open a paired notebook whose .ipynb and .py disagree, so each source must
+    be exactly what jupytext writes from its own notebook (e.g. cell metadata keys in sorted order:
+    `# %% jupyter={"source_hidden": true} tags=["solution"]`)."""
+    import jupytext
+
+    for src in notebook_sources():
+        text = src.read_text()
+        again = jupytext.writes(jupytext.reads(text, fmt="py:percent"), fmt="py:percent")
+        assert again == text, f"{src.name} changes when jupytext writes it back: run `jupytext --to py:percent {src.name}`"

@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", default=os.environ.get("COURSE_BUDGET", "laptop"), choices=BUDGETS)
     parser.add_argument("--html", action="store_true", help="also write each executed notebook as HTML")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds one cell may take")
+    parser.add_argument("--dir", type=Path, default=NOTEBOOK_DIR, help="folder of the notebook sources")
     parser.add_argument("--execute-one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = run_dir / "bench" / f"{args.budget}-{time.strftime('%Y%m%d-%H%M%S')}"
     env = dict(os.environ, COURSE_BUDGET=args.budget, COURSE_RUN_ID=run_id, COURSE_RUN_DIR=str(run_dir))
     rows, all_ok = [], True
-    for source in notebook_sources(args.notebooks):
+    for source in notebook_sources(args.notebooks, args.dir):
         print(f"running {source.stem} at budget {args.budget} ...", flush=True)
         proc = subprocess.run(
             [sys.executable, "-m", "course_utils.bench", "--execute-one", str(source), "--out", str(out_dir), "--timeout", str(args.timeout)],

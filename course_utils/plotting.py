@@ -74,12 +74,17 @@ def image_grid(
     vmin: float = 0.0,
     vmax: float = 1.0,
     ax: plt.Axes | None = None,
-    size: float = 4.0,
+    size: float | None = None,
 ) -> Figure:
-    """Show images in a grid on one fixed scale ``[vmin, vmax]`` (default [0, 1]); ``nrow`` images per row."""
+    """Show images in a grid on one fixed scale ``[vmin, vmax]`` (default [0, 1]); ``nrow`` images per row.
+
+    ``size`` is the figure width in inches (default: 0.55 inch per image across, at least 3).
+    """
     grid = tile_images(images, nrow)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(size, size * grid.shape[0] / grid.shape[1]))
+        n = len(images)
+        size = size or max(3.0, 0.55 * (nrow or int(np.ceil(np.sqrt(n)))))
+        fig, ax = plt.subplots(figsize=(size, size * grid.shape[0] / grid.shape[1] + 0.4))
     else:
         fig = ax.figure
     ax.imshow(grid, cmap=IMAGE_CMAP, vmin=vmin, vmax=vmax, interpolation="nearest")

@@ -178,11 +178,10 @@ class Runtime:
 
         return record(self, name, value, unit, **target)
 
-    def save_figure(self, fig: Any, name: str) -> Path:
-        """Write ``fig`` as ``<run_dir>/figures/<notebook>/<name>.png`` and return the path."""
-        path = self.figure_dir / f"{name}.png"
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        return path
+    def save_figure(self, fig: Any, name: str) -> None:
+        """Write ``fig`` as ``<run_dir>/figures/<notebook>/<name>.png`` (returns nothing, so a cell
+        that ends with it shows only the figure)."""
+        fig.savefig(self.figure_dir / f"{name}.png", dpi=110, bbox_inches="tight")
 
     def banner(self) -> str:
         gpu = ""
@@ -203,7 +202,6 @@ def setup(notebook: str, seed: int = 0, *, quiet: bool = False) -> Runtime:
     budget = get_budget()
     threads = choose_threads(budget)
     torch.set_num_threads(threads)
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     generator = seed_everything(seed)
     from .plotting import use_course_style
 

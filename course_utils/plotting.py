@@ -128,6 +128,19 @@ def training_curves(history, title: str = "Training", ylabel: str = "loss (nats 
     return fig
 
 
+def density_on_grid(
+    log_density: Callable[[Tensor], Tensor], xlim: tuple[float, float], ylim: tuple[float, float], resolution: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``exp(log_density)`` on a ``resolution`` x ``resolution`` grid: returns (gx, gy, density)."""
+    xs = np.linspace(*xlim, resolution, dtype=np.float32)
+    ys = np.linspace(*ylim, resolution, dtype=np.float32)
+    gx, gy = np.meshgrid(xs, ys)
+    pts = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], axis=1))
+    with torch.no_grad():
+        dens = np.exp(_np(log_density(pts))).reshape(gx.shape)
+    return gx, gy, dens
+
+
 def density_2d(
     log_density: Callable[[Tensor], Tensor],
     xlim: tuple[float, float] = (-4, 4),
@@ -143,12 +156,7 @@ def density_2d(
 
     ``log_density`` maps (N, 2) float32 points to (N,) log-densities.
     """
-    xs = np.linspace(*xlim, resolution, dtype=np.float32)
-    ys = np.linspace(*ylim, resolution, dtype=np.float32)
-    gx, gy = np.meshgrid(xs, ys)
-    pts = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], axis=1))
-    with torch.no_grad():
-        dens = np.exp(_np(log_density(pts))).reshape(gx.shape)
+    gx, gy, dens = density_on_grid(log_density, xlim, ylim, resolution)
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.5, 4))
     else:
@@ -181,12 +189,7 @@ def surface_3d(
     azim: float = -60,
 ) -> Figure:
     """A 3-D surface of the density ``exp(log_density)`` over the plane."""
-    xs = np.linspace(*xlim, resolution, dtype=np.float32)
-    ys = np.linspace(*ylim, resolution, dtype=np.float32)
-    gx, gy = np.meshgrid(xs, ys)
-    pts = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], axis=1))
-    with torch.no_grad():
-        dens = np.exp(_np(log_density(pts))).reshape(gx.shape)
+    gx, gy, dens = density_on_grid(log_density, xlim, ylim, resolution)
     fig = plt.figure(figsize=(5.5, 4.5))
     ax = fig.add_subplot(projection="3d")
     ax.plot_surface(gx, gy, dens, cmap=DENSITY_CMAP, linewidth=0, antialiased=True)

@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 Budget = Literal["smoke", "laptop", "full"]
 BUDGETS: tuple[Budget, ...] = ("smoke", "laptop", "full")
@@ -202,6 +203,7 @@ def setup(notebook: str, seed: int = 0, *, quiet: bool = False) -> Runtime:
     budget = get_budget()
     threads = choose_threads(budget)
     torch.set_num_threads(threads)
+    threadpool_limits(threads)  # numpy / scipy / scikit-learn BLAS too, not only torch
     generator = seed_everything(seed)
     from .plotting import use_course_style
 

@@ -94,3 +94,11 @@ def test_setup_banner_and_runtime(monkeypatch, capsys):
     assert rt.threads == 1 and torch.get_num_threads() == 1
     assert rt.pick(smoke="s", laptop="l", full="f") == "s"
     assert rt.figure_dir.is_dir() and rt.figure_dir.parent.parent == rt.run_dir
+
+
+def test_setup_limits_blas_threads_too(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    monkeypatch.setenv("COURSE_THREADS", "1")
+    setup("99_test", quiet=True)
+    assert all(pool["num_threads"] == 1 for pool in threadpool_info()), "numpy's BLAS follows the course's thread count"

@@ -38,10 +38,14 @@ offset for continuous models.
 
 Modules
 -------
-runtime (setup, device, seed, threads, budgets), data (datasets and splits), base (the
+Core: runtime (setup, device, seed, threads, budgets), data (datasets and splits), base (the
 interface), sampling (generator-aware draws), train (fit, checkpoints), metrics (units),
 plotting (figures), widgets (render function + controls), results (recorded figures and
-claims), bench (the benchmark command), independent (the factorised baseline model).
+claims), bench (the benchmark command), layers (masked layers shared by several families).
+
+Model families and notebook helpers, one module each: independent (the factorised baseline),
+tables and curse (notebook 01), classifiers and spam (notebook 02), made, pixelcnn and
+char_transformer (notebook 03), vae and linear_gaussian (notebook 04).
 """
 
 from .base import GenerativeModel, LogProbKind

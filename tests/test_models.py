@@ -12,12 +12,21 @@ from course_utils.sampling import categorical
 
 
 def _families():
-    """(name, factory, data shape, levels) for every model to check through the interface."""
+    """(name, factory, data shape, levels) for every image model to check through the interface."""
+    from course_utils.made import MADE, MADEConfig
+    from course_utils.pixelcnn import PixelCNN, PixelCNNConfig
+    from course_utils.tables import CausalTable, MixtureConfig, MixtureOfBernoullis, TableConfig
+
     yield "independent-binary", lambda: IndependentPixels(IndependentConfig((1, 3, 3), 2)), (1, 3, 3), 2
-    yield "independent-17", lambda: IndependentPixels(IndependentConfig((1, 2, 2), 17)), (1, 2, 2), 17
+    yield "independent-17", lambda: IndependentPixels(IndependentConfig((1, 1, 2), 17)), (1, 1, 2), 17
+    yield "table-nbr4", lambda: CausalTable(TableConfig((1, 3, 3), neighbours=4)), (1, 3, 3), 2
+    yield "mixture", lambda: MixtureOfBernoullis(MixtureConfig((1, 3, 3), components=3)), (1, 3, 3), 2
+    yield "made", lambda: MADE(MADEConfig((1, 3, 3), hidden=(16,), num_masks=2, order_agnostic=True)), (1, 3, 3), 2
+    yield "pixelcnn", lambda: PixelCNN(PixelCNNConfig((1, 3, 3), channels=4, num_layers=2, kernel_size=3)), (1, 3, 3), 2
 
 
 FAMILIES = list(_families())
+EXACT_FAMILIES = [f for f in FAMILIES if f[1]().log_prob_kind is LogProbKind.EXACT]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -27,7 +36,8 @@ def test_interface(name, factory, shape, levels, device):
     assert isinstance(model, GenerativeModel) and model.device.type == device
     x = torch.randint(0, levels, (5, *shape), device=device).float() / (levels - 1)
     loss = model.loss(x)
-    assert loss.shape == () and torch.isfinite(loss) and loss.requires_grad
+    trainable = any(p.requires_grad for p in model.parameters())
+    assert loss.shape == () and torch.isfinite(loss) and loss.requires_grad == trainable, "fit can train it if it has parameters"
     lp = model.log_prob(x)
     assert lp.shape == (5,) and lp.dtype == torch.float32 and lp.device.type == device
     s1 = model.sample(4, generator=torch.Generator().manual_seed(0))
@@ -75,3 +85,20 @@ def test_categorical_sampler_frequencies_and_generator(device):
     assert torch.allclose(freq, torch.tensor([0.6285, 0.2312, 0.1403]), atol=0.015)
     assert draws.device.type == device
     assert torch.equal(draws, categorical(logits, torch.Generator().manual_seed(1)))
+
+
+@pytest.mark.parametrize("name,factory,shape,levels", EXACT_FAMILIES, ids=[f[0] for f in EXACT_FAMILIES])
+def test_every_exact_family_is_normalised(name, factory, shape, levels):
+    """Random weights: exp(log_prob) summed over every image of the tiny space is 1."""
+    torch.manual_seed(1)
+    model = factory().eval()
+    dims = int(torch.tensor(shape).prod())
+    assert levels**dims <= 5000, "keep the tiny space enumerable"
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.5)
+    grid = torch.tensor(list(itertools.product(range(levels), repeat=dims)), dtype=torch.float32)
+    grid = grid.view(-1, *shape) / (levels - 1)
+    with torch.no_grad():
+        total = torch.logsumexp(model.log_prob(grid).double(), 0).item()
+    assert total == pytest.approx(0.0, abs=1e-4)

@@ -6,8 +6,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import os
+
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
+
+# Small tensors run fastest on one thread, and the test command runs beside other processes.
+torch.set_num_threads(int(os.environ.get("COURSE_THREADS", "1")))
+threadpool_limits(int(os.environ.get("COURSE_THREADS", "1")))
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

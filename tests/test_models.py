@@ -15,6 +15,7 @@ def _families():
     """(name, factory, data shape, levels) for every image model to check through the interface."""
     from course_utils.made import MADE, MADEConfig
     from course_utils.pixelcnn import PixelCNN, PixelCNNConfig
+    from course_utils.vae import VAE, VAEConfig
     from course_utils.tables import CausalTable, MixtureConfig, MixtureOfBernoullis, TableConfig
 
     yield "independent-binary", lambda: IndependentPixels(IndependentConfig((1, 3, 3), 2)), (1, 3, 3), 2
@@ -22,6 +23,8 @@ def _families():
     yield "table-nbr4", lambda: CausalTable(TableConfig((1, 3, 3), neighbours=4)), (1, 3, 3), 2
     yield "mixture", lambda: MixtureOfBernoullis(MixtureConfig((1, 3, 3), components=3)), (1, 3, 3), 2
     yield "made", lambda: MADE(MADEConfig((1, 3, 3), hidden=(16,), num_masks=2, order_agnostic=True)), (1, 3, 3), 2
+    yield "vae-bernoulli", lambda: VAE(VAEConfig((1, 3, 3), num_levels=2, latent_dim=2, hidden=8)), (1, 3, 3), 2
+    yield "vae-17-mog-prior", lambda: VAE(VAEConfig((1, 2, 2), num_levels=17, latent_dim=2, hidden=8, prior="mog", prior_components=3)), (1, 2, 2), 17
     yield "pixelcnn", lambda: PixelCNN(PixelCNNConfig((1, 3, 3), channels=4, num_layers=2, kernel_size=3)), (1, 3, 3), 2
 
 
@@ -102,3 +105,18 @@ def test_every_exact_family_is_normalised(name, factory, shape, levels):
     with torch.no_grad():
         total = torch.logsumexp(model.log_prob(grid).double(), 0).item()
     assert total == pytest.approx(0.0, abs=1e-4)
+
+
+BOUND_FAMILIES = [f for f in FAMILIES if f[1]().log_prob_kind is LogProbKind.LOWER_BOUND]
+
+
+@pytest.mark.parametrize("name,factory,shape,levels", BOUND_FAMILIES, ids=[f[0] for f in BOUND_FAMILIES])
+def test_every_lower_bound_family_stays_below_one(name, factory, shape, levels):
+    """A lower bound on log p(x): exp(bound) summed over every image of the tiny space is at most 1."""
+    torch.manual_seed(2)
+    model = factory().eval()
+    dims = int(torch.tensor(shape).prod())
+    grid = torch.tensor(list(itertools.product(range(levels), repeat=dims)), dtype=torch.float32).view(-1, *shape) / (levels - 1)
+    with torch.no_grad():
+        total = torch.logsumexp(model.log_prob(grid).double(), 0).item()
+    assert total < 1e-6, f"the bounds sum to exp({total:.3g}) > 1"

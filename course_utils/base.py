@@ -48,8 +48,14 @@ class GenerativeModel(nn.Module):
 
     # -- the interface -------------------------------------------------------------------
     def loss(self, x: Tensor, *cond: Tensor) -> Tensor:
-        """A scalar to minimise for the batch ``x`` (and conditioning ``cond``, if any)."""
-        raise NotImplementedError
+        """A scalar to minimise for the batch ``x`` (and conditioning ``cond``, if any).
+
+        By default, for a model with a likelihood (exact or a lower bound): the mean NLL in nats
+        per example, ``-log_prob(x).mean()``. Models with another objective override it.
+        """
+        if self.log_prob_kind in (LogProbKind.EXACT, LogProbKind.LOWER_BOUND) and not cond:
+            return -self.log_prob(x).mean()
+        raise NotImplementedError(f"{type(self).__name__} must define loss(x{', *cond' if cond else ''}).")
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` samples, shaped and ranged like the data, on ``self.device``."""

@@ -57,10 +57,6 @@ class IndependentPixels(GenerativeModel):
         picked = log_p.unsqueeze(0).expand(lv.shape[0], *log_p.shape).gather(1, lv.unsqueeze(1)).squeeze(1)
         return picked.flatten(1).sum(1)
 
-    def loss(self, x: Tensor) -> Tensor:
-        """Mean NLL per example (nats)."""
-        return -self.log_prob(x).mean()
-
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         logits = self.logits.movedim(0, -1).expand(n, *self.cfg.shape, self.cfg.num_levels)

@@ -144,10 +144,6 @@ class PixelCNN(GenerativeModel):
         lv = self.levels(x)
         return -F.cross_entropy(self.logits(x), lv[:, 0], reduction="none").flatten(1).sum(1)
 
-    def loss(self, x: Tensor) -> Tensor:
-        """Mean NLL in nats per image."""
-        return -self.log_prob(x).mean()
-
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` images ``(n, 1, H, W)`` in [0, 1]: one network pass per pixel, in raster order."""

@@ -164,10 +164,6 @@ class CausalTable(GenerativeModel):
         cell = (pixel * self.num_contexts + ctx) * 2 + value  # (B, D)
         return self.log_theta.flatten()[cell].sum(1)
 
-    def loss(self, x: Tensor) -> Tensor:
-        """Mean NLL per image (nats). The tables are fitted by counting, not by gradients."""
-        return -self.log_prob(x).mean()
-
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` images (n, C, H, W) in {0, 1}, drawn pixel by pixel in raster order."""
@@ -260,10 +256,6 @@ class MixtureOfBernoullis(GenerativeModel):
     def responsibilities(self, x: Tensor) -> Tensor:
         """Posterior ``p(k | x)`` of each component, shape (B, K); rows sum to 1."""
         return torch.softmax(self.log_joint(x), dim=1)
-
-    def loss(self, x: Tensor) -> Tensor:
-        """Mean NLL per image (nats)."""
-        return -self.log_prob(x).mean()
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

@@ -149,20 +149,25 @@ class MADE(GenerativeModel):
     def _log_prob_current(self, x: Tensor) -> Tensor:
         return -F.binary_cross_entropy_with_logits(self.logits(x), x.flatten(1), reduction="none").sum(1)
 
-    def log_prob(self, x: Tensor, ensemble: int = 1) -> Tensor:
-        """Exact log p(x) in nats, shape (B,). ``ensemble=K`` averages the likelihoods of masks 0..K-1."""
-        check_images(x, self.cfg.shape, binary=True)
-        if not 1 <= ensemble <= self.cfg.num_masks:
-            raise ValueError(f"ensemble must be in 1..{self.cfg.num_masks} (the masks the model was trained with); got {ensemble}.")
+    def per_mask(self, fn, x: Tensor, ensemble: int) -> Tensor:
+        """``fn(x)`` under mask sets 0..ensemble-1, stacked on a new first axis; the mask in use is restored."""
         previous = max(self.mask_index, 0)
         try:
             parts = []
             for k in range(ensemble):
                 self.set_mask(k)
-                parts.append(self._log_prob_current(x))
+                parts.append(fn(x))
         finally:
             self.set_mask(previous)
-        return torch.logsumexp(torch.stack(parts), 0) - math.log(ensemble)  # log of the mean likelihood
+        return torch.stack(parts)
+
+    def log_prob(self, x: Tensor, ensemble: int = 1) -> Tensor:
+        """Exact log p(x) in nats, shape (B,). ``ensemble=K`` averages the likelihoods of masks 0..K-1."""
+        check_images(x, self.cfg.shape, binary=True)
+        if not 1 <= ensemble <= self.cfg.num_masks:
+            raise ValueError(f"ensemble must be in 1..{self.cfg.num_masks} (the masks the model was trained with); got {ensemble}.")
+        parts = self.per_mask(self._log_prob_current, x, ensemble)  # (K, B)
+        return torch.logsumexp(parts, 0) - math.log(ensemble)  # log of the mean likelihood
 
     def loss(self, x: Tensor) -> Tensor:
         """Mean NLL (nats per image). In training mode each call moves on to the next mask set."""
@@ -220,15 +225,7 @@ def logit_average_log_prob(model: MADE, x: Tensor, ensemble: int) -> Tensor:
     orderings do not belong to any one ordering, so ``sum_x exp(result)`` is not 1. Shape (B,).
     """
     check_images(x, model.cfg.shape, binary=True)
-    previous = max(model.mask_index, 0)
-    try:
-        logits = []
-        for k in range(ensemble):
-            model.set_mask(k)
-            logits.append(model.logits(x))
-    finally:
-        model.set_mask(previous)
-    mean_logits = torch.stack(logits).mean(0)
+    mean_logits = model.per_mask(model.logits, x, ensemble).mean(0)
     return -F.binary_cross_entropy_with_logits(mean_logits, x.flatten(1), reduction="none").sum(1)
 
 

@@ -3,7 +3,7 @@ PYTHON ?= python3
 BUDGET ?= laptop
 NOTEBOOKS ?=
 
-.PHONY: lab test bench html notebooks help
+.PHONY: lab test bench html notebooks format help
 
 help:
 	@$(PYTHON) course.py help
@@ -22,3 +22,6 @@ html:       ## the same, and write every executed notebook as an HTML page
 
 notebooks:  ## generate the .ipynb of every notebook source that has none (never overwrites)
 	$(PYTHON) course.py notebooks
+
+format:     ## rewrite every notebook source exactly as JupyterLab saves it (the tests require it)
+	$(PYTHON) course.py format

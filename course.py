@@ -5,6 +5,7 @@
     python course.py test     # set up .venv if needed, run the unit tests and every notebook (smoke)
     python course.py bench [--budget laptop] [--html] [NN ...]   # time notebooks, print their figures
     python course.py notebooks                                   # only generate missing .ipynb files
+    python course.py format                                      # rewrite sources as JupyterLab saves them
 
 ``make lab`` / ``make test`` / ``make bench`` call exactly these, so a machine without make
 (Windows: ``py course.py lab``) runs the same steps. ``--here`` uses the Python running this
@@ -73,7 +74,7 @@ def generate_notebooks(py: str) -> None:
     """Write the .ipynb of every notebook source that has none; never touch an existing one."""
     missing = [p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")) if not p.with_suffix(".ipynb").exists()]
     if missing:
-        code = "import sys; from pathlib import Path; from course_utils.bench import convert\nfor p in sys.argv[1:]: convert(Path(p), Path(p).parent)"
+        code = "import sys; from pathlib import Path; from course_utils.tooling.notebooks import convert\nfor p in sys.argv[1:]: convert(Path(p), Path(p).parent)"
         subprocess.run([py, "-c", code, *map(str, missing)], cwd=ROOT, check=True)
         say(f"generated {len(missing)} notebook(s): {', '.join(p.stem for p in missing)}")
 
@@ -121,7 +122,7 @@ def cmd_test(py: str, extra: list[str]) -> int:
 
     sources = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
     nb_dir = run_dir / "notebooks"
-    code = "import sys; from pathlib import Path; from course_utils.bench import convert\nfor p in sys.argv[2:]: convert(Path(p), Path(sys.argv[1]))"
+    code = "import sys; from pathlib import Path; from course_utils.tooling.notebooks import convert\nfor p in sys.argv[2:]: convert(Path(p), Path(sys.argv[1]))"
     subprocess.run([py, "-c", code, str(nb_dir), *map(str, sources)], cwd=ROOT, env=env, check=True)
     workers = os.environ.get("COURSE_TEST_WORKERS") or str(min(2, os.cpu_count() or 1, max(1, len(sources))))
     nb_xml = run_dir / "notebooks.xml"
@@ -152,7 +153,7 @@ def main(argv: list[str]) -> int:
     here = "--here" in argv
     argv = [a for a in argv if a != "--here"]
     command, extra = (argv[0], argv[1:]) if argv else ("help", [])
-    if command not in {"lab", "test", "bench", "notebooks"}:
+    if command not in {"lab", "test", "bench", "notebooks", "format"}:
         print(__doc__)
         return 0 if command in {"help", "-h", "--help"} else 2
     py = ensure_environment(here)
@@ -161,7 +162,9 @@ def main(argv: list[str]) -> int:
     if command == "test":
         return cmd_test(py, extra)
     if command == "bench":
-        return subprocess.call([py, "-m", "course_utils.bench", *extra], cwd=ROOT)
+        return subprocess.call([py, "-m", "course_utils.tooling.bench", *extra], cwd=ROOT)
+    if command == "format":
+        return subprocess.call([py, "-m", "course_utils.tooling.notebooks", "--fix", *extra], cwd=ROOT)
     generate_notebooks(py)
     return 0
 

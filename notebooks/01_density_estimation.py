@@ -1,13 +1,7 @@
 # ---
 # jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -564,7 +558,7 @@ print(f"2 vs 4 neighbours cross near n = {cross_24:.0f}; 4 vs 8 near n = {cross_
 #
 # Solutions are in the hidden cells below; they run as part of the tests.
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 1: with few images most of the 256 contexts per pixel are unseen or seen once;
 # a tiny alpha trusts those counts, so one surprise costs -log(alpha / (1 + 2 alpha)) nats.
 small = x_train[:100]
@@ -573,7 +567,7 @@ val_by_alpha = {a: -CausalTable(TableConfig(neighbours=8, alpha=a)).to(rt.device
 print({a: round(v, 1) for a, v in val_by_alpha.items()})
 assert val_by_alpha[0.05] > val_by_alpha[0.5] + 10, "too little smoothing overfits badly at n = 100"
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2: 12 parents = up to 4,096 contexts per pixel, about 2.5 million free numbers for
 # 3.1 million training pixels: most contexts are seen a handful of times.
 t12 = CausalTable(TableConfig(neighbours=12)).to(rt.device).fit_counts(x_train)
@@ -581,7 +575,7 @@ val12, val8 = -t12.log_prob(x_val).mean().item(), -tables["nbr8"].log_prob(x_val
 print(f"12 neighbours: {t12.num_parameters():,} parameters, val {val12:.1f}; 8 neighbours: val {val8:.1f} nats")
 assert val12 > val8, "at 4,000 images 12 neighbours are past the sweet spot"
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 3: transposing swaps rows and columns, so "the previous pixel" is now the one above.
 column_chain = CausalTable(TableConfig(neighbours=1)).to(rt.device).fit_counts(x_train.transpose(2, 3).contiguous())
 column_samples = column_chain.sample(200, generator=torch.Generator().manual_seed(5)).transpose(2, 3)
@@ -590,7 +584,7 @@ print(f"column-order chain: test NLL {nll_columns:.1f} nats (row order: {scores[
       f"agreement horizontal {agreement(column_samples, 3):.2f}, vertical {agreement(column_samples, 2):.2f}")
 assert agreement(column_samples, 2) > agreement(column_samples, 3) + 0.15, "column order: vertical streaks"
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 4: n log10(2) > 80  <=>  n > 80 / 0.30103 = 265.8, so n = 266.
 n_atoms = next(n for n in range(1, 785) if log10_full_table_parameters(n) > 80)
 print(n_atoms, "pixels: a 17x16 patch")

@@ -1,13 +1,7 @@
 # ---
 # jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -447,7 +441,7 @@ assert max(lr.predict_proba(odd)[0]) > 0.8, "yet the classifier is confident abo
 #
 # Solutions are in the hidden cells below; they run as part of the tests.
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 1: Naive Bayes adds one more copy of BANK's evidence per column; logistic regression
 # spreads one weight over the identical columns (the L2 penalty splits it evenly).
 def with_copies(x, k):
@@ -464,7 +458,7 @@ assert np.isclose(bank_nb, 3 * w_nb[0]), "Naive Bayes triples the evidence"
 assert abs(bank_lr - lr.coef[0]) < 0.5 * abs(lr.coef[0]) + 0.5, "logistic regression's total barely moves"
 assert np.allclose(lr3.coef[[0, -2, -1]], lr3.coef[0], atol=1e-3), "and is split evenly between the copies"
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2: a word never seen in ham among 50 emails gets theta ~ 1e-9 / 30 there, so one occurrence
 # makes p(x | ham) almost 0 and the posterior almost exactly 1: each ham email containing that word
 # costs about -log(3e-11) = 24 nats. Smoothing is a prior that says no word is impossible.
@@ -474,7 +468,7 @@ ll_alpha = {a: log_loss(BernoulliNaiveBayes(alpha=a).fit(small_x, small_y).predi
 print("test log loss on 50 training emails:", {a: round(v, 3) for a, v in ll_alpha.items()})
 assert ll_alpha[1e-9] > 2 * ll_alpha[1.0]
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 3: with independent features Naive Bayes is the true model, so its asymptotic error is as
 # low as logistic regression's, and it keeps its head start: the curves no longer cross.
 x_ind, y_ind = weak_duplicated_features(3000, seed=rt.seed, copies=0)

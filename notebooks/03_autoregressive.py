@@ -1,13 +1,7 @@
 # ---
 # jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -557,20 +551,20 @@ plt.close(fig)
 #
 # Solutions are in the hidden cells below.
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 1
 cold, hot = softmax_at(logits, 0.01), softmax_at(logits, 100.0)
 print("T=0.01:", cold.tolist(), "| T=100:", hot.tolist())
 assert torch.allclose(cold, torch.tensor([1.0, 0.0, 0.0]), atol=1e-6) and torch.allclose(hot, torch.full((3,), 1 / 3), atol=0.01)
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2
 bpd_pcnn = nats_to_bpd(nll["PixelCNN"], D)
 saved_bits = (nll["independent"] - nll["PixelCNN"]) / math.log(2)
 print(f"PixelCNN: {bpd_pcnn:.3f} bits per pixel; {saved_bits:.0f} bits per image fewer than independent pixels")
 assert 0 < bpd_pcnn < nats_to_bpd(nll["independent"], D) and saved_bits > 0
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 3
 prompt = text.encode("The data set ")
 a = lm.sample(2, torch.Generator().manual_seed(0), length=40, prompt=prompt, top_k=1)

@@ -1,13 +1,7 @@
 # ---
 # jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -601,7 +595,7 @@ rt.record(f"test_neg_iw{ks_m[-1]}_mnist5k", -b_m[ks_m[-1]].mean().item(), "nats"
 # 3. Decode the 2-D VAE's latent grid and find the region where the decoded images are least
 #    digit-like (highest classifier entropy). Is it where few test codes lie?
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 1: the mean of single-sample log-weights equals the ELBO up to Monte-Carlo error.
 with torch.no_grad():
     lw = torch.cat([vae.log_weights(digits.test.x[:100].to(dev), 50, generator=torch.Generator().manual_seed(s)) for s in range(4)])  # (200, 100)
@@ -612,7 +606,7 @@ se = math.sqrt((lw.var(0).mean() + elbo_cf.var(0).mean()).item() / lw.numel())  
 print(f"mean single-sample log weight - ELBO: {diff:+.3f} nats (Monte-Carlo s.e. about {se:.3f})")
 assert abs(diff) < 0.3, "equal up to Monte-Carlo error"
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2: the mean-field optimum (for a Gaussian posterior) is the diagonal of the precision.
 m_mf, S_mf = qs["mean-field"]
 best = ppca.elbo(x_lg, m_mf, S_mf)
@@ -621,7 +615,7 @@ for scale in (0.8, 1.25):
     print(f"variances x{scale}: ELBO lower by {(best - other).mean():.4f} nats")
     assert (other < best).all()
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 3: classifier entropy over the 2-D grid vs where the test codes lie.
 from course_utils.vae import latent_grid
 

@@ -1,6 +1,6 @@
 """The benchmark command end to end, on a tiny notebook (starts a real kernel: a few seconds)."""
 
-from course_utils.bench import format_figures, main
+from course_utils.tooling.bench import format_figures, main
 
 HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n\n"
 CELL = """# %%

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.bench import convert, notebook_sources
+from course_utils.tooling.notebooks import KERNELSPEC, canonical_text, convert, jupytext_config, notebook_sources
 from course_utils.runtime import REPO_ROOT
 
 
@@ -51,13 +51,47 @@ def test_junit_counting(tmp_path):
     assert _course_script()._count_junit(tmp_path / "absent.xml") == (0, 0, 0, [])
 
 
-def test_sources_are_what_jupytext_writes_back():
-    """JupyterLab refuses to open a paired notebook whose .ipynb and .py disagree, so each source must
-    be exactly what jupytext writes from its own notebook (e.g. cell metadata keys in sorted order:
-    `# %% jupyter={"source_hidden": true} tags=["solution"]`)."""
-    import jupytext
+def test_jupyterlab_opens_every_notebook_and_saving_it_changes_no_tracked_byte(tmp_path, monkeypatch):
+    """What a student does after `make lab`, in-process: jupytext's contents manager, configured by the
+    repository's jupytext.toml, opens each generated notebook (newer than its source, so the server
+    checks that the pair agrees), then saves it as JupyterLab does (the running kernel's spec, its
+    language_info); the source must come back byte for byte. New notebooks are covered unchanged."""
+    import os
+    import shutil
 
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupytext import TextFileContentsManager
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))  # the notary's secret goes here
+    shutil.copy(REPO_ROOT / "jupytext.toml", tmp_path / "jupytext.toml")
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert spec.display_name == KERNELSPEC["display_name"], f"the python3 kernel is {spec.display_name!r}: update KERNELSPEC"
+    cm = TextFileContentsManager(root_dir=str(tmp_path))
+    sources = notebook_sources()
+    assert len(sources) >= 5
+    for src in sources:
+        original = src.read_bytes()
+        copy = folder / src.name
+        copy.write_bytes(original)
+        ipynb = convert(copy, folder)  # what `make lab` writes
+        later = copy.stat().st_mtime + 10
+        os.utime(ipynb, (later, later))  # the generated notebook is newer than its source
+        try:
+            model = cm.get(f"notebooks/{ipynb.name}", content=True, type="notebook")
+        except Exception as err:  # tornado's HTTPError: the server would answer 400
+            raise AssertionError(f"JupyterLab cannot open {ipynb.name}; run `python course.py format`.\n{err}") from None
+        nb = model["content"]
+        assert nb["metadata"]["kernelspec"]["name"] == "python3"
+        nb["metadata"]["kernelspec"] = {"display_name": spec.display_name, "language": spec.language, "name": "python3"}
+        nb["metadata"]["language_info"] = {"name": "python", "version": "3.11", "mimetype": "text/x-python"}
+        cm.save({"type": "notebook", "content": nb}, f"notebooks/{ipynb.name}")
+        assert copy.read_bytes() == original, f"saving {ipynb.name} from JupyterLab rewrites {src.name}; run `python course.py format`"
+
+
+def test_every_source_is_in_the_servers_form():
+    config = jupytext_config()
     for src in notebook_sources():
-        text = src.read_text()
-        again = jupytext.writes(jupytext.reads(text, fmt="py:percent"), fmt="py:percent")
-        assert again == text, f"{src.name} changes when jupytext writes it back: run `jupytext --to py:percent {src.name}`"
+        text = src.read_text(encoding="utf-8")
+        assert canonical_text(text, config) == text, f"{src.name} is not what JupyterLab writes back: run `python course.py format`"

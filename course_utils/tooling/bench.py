@@ -1,7 +1,7 @@
 """Execute notebooks under a budget and print one table: how long, how much memory, what they found.
 
-    python -m course_utils.bench --budget laptop 01 03      # notebooks whose names start so
-    python -m course_utils.bench --budget smoke --html      # every notebook, plus HTML pages
+    python -m course_utils.tooling.bench --budget laptop 01 03      # notebooks whose names start so
+    python -m course_utils.tooling.bench --budget smoke --html      # every notebook, plus HTML pages
 
 (``python course.py bench ...`` and ``make bench`` call this inside the course's environment.)
 
@@ -25,35 +25,9 @@ import time
 import uuid
 from pathlib import Path
 
-from .results import claim_status, read_results
-from .runtime import BUDGETS, REPO_ROOT, get_run_dir
-
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-
-
-def notebook_sources(patterns: list[str] | None = None, folder: Path = NOTEBOOK_DIR) -> list[Path]:
-    """The ``NN_name.py`` sources, all or those whose names start with one of ``patterns``."""
-    sources = sorted(p for p in folder.glob("[0-9][0-9]_*.py"))
-    if patterns:
-        chosen = [p for p in sources if any(p.stem.startswith(pat) or p.name == pat for pat in patterns)]
-        missing = [pat for pat in patterns if not any(p.stem.startswith(pat) or p.name == pat for p in sources)]
-        if missing:
-            raise SystemExit(f"No notebook in {folder} starts with {', '.join(missing)}.")
-        return chosen
-    return sources
-
-
-def convert(source: Path, out_dir: Path) -> Path:
-    """Write the ``.ipynb`` of a jupytext percent ``.py`` source into ``out_dir``."""
-    import jupytext
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    nb = jupytext.read(source)
-    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
-    target = out_dir / (source.stem + ".ipynb")
-    jupytext.write(nb, target, fmt="ipynb")
-    return target
-
+from ..results import claim_status, read_results
+from ..runtime import BUDGETS, get_run_dir
+from .notebooks import NOTEBOOK_DIR, convert, notebook_sources
 
 def _execute_one(source: Path, out_dir: Path, timeout: int) -> dict:
     """Run in a child process: execute one notebook, report wall time and the kernel's peak memory."""
@@ -119,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     for source in notebook_sources(args.notebooks, args.dir):
         print(f"running {source.stem} at budget {args.budget} ...", flush=True)
         proc = subprocess.run(
-            [sys.executable, "-m", "course_utils.bench", "--execute-one", str(source), "--out", str(out_dir), "--timeout", str(args.timeout)],
+            [sys.executable, "-m", "course_utils.tooling.bench", "--execute-one", str(source), "--out", str(out_dir), "--timeout", str(args.timeout)],
             env=env, capture_output=True, text=True,
         )
         try:

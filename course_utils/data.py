@@ -26,6 +26,7 @@ import socket
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Iterator
 
@@ -358,3 +359,57 @@ def toy_2d(name: str, n: int, seed: int = 0) -> Tensor:
     else:
         raise ValueError(f"Unknown toy set {name!r}; choose one of {', '.join(TOY_2D)}.")
     return torch.from_numpy(np.asarray(pts, dtype=np.float32))
+
+
+# --------------------------------------------------------------------------- a character corpus
+@dataclass(frozen=True)
+class CharText:
+    """A character corpus split into ``train`` and ``held_out`` text, with its vocabulary."""
+
+    train: str
+    held_out: str
+    vocab: str  # the sorted characters; id = position in this string
+
+    def encode(self, text: str) -> Tensor:
+        """int64 ids, shape (len(text),); unknown characters raise ``ValueError``."""
+        index = {c: i for i, c in enumerate(self.vocab)}
+        missing = sorted(set(text) - index.keys())
+        if missing:
+            raise ValueError(f"characters outside the vocabulary: {missing[:10]!r}.")
+        return torch.tensor([index[c] for c in text], dtype=torch.long)
+
+    def decode(self, ids: Tensor) -> str:
+        return "".join(self.vocab[i] for i in ids.tolist())
+
+
+def load_sklearn_text(held_out_fraction: float = 0.1) -> CharText:
+    """scikit-learn's dataset descriptions (``*.rst``), sorted by name; the tail of each file is held out.
+
+    Runs of whitespace inside a line are kept; non-ASCII characters are replaced by ``?`` so the
+    vocabulary stays small (about 90 characters).
+    """
+    if not 0 < held_out_fraction < 1:
+        raise ValueError(f"held_out_fraction must be in (0, 1); got {held_out_fraction}.")
+    spec = find_spec("sklearn")  # locates the package without importing it (importing sklearn takes seconds)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("scikit-learn is not installed: `pip install scikit-learn`.")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "descr"
+    files = sorted(folder.glob("*.rst"))
+    if not files:
+        raise FileNotFoundError("scikit-learn ships no dataset descriptions here: reinstall scikit-learn.")
+    train, held = [], []
+    for f in files:
+        text = "".join(c if ord(c) < 128 else "?" for c in f.read_text(encoding="utf-8"))
+        cut = int(len(text) * (1 - held_out_fraction))
+        train.append(text[:cut])
+        held.append(text[cut:])
+    train_text, held_text = "\n".join(train), "\n".join(held)
+    return CharText(train_text, held_text, "".join(sorted(set(train_text) | set(held_text))))
+
+
+def windows(ids: Tensor, block_size: int, stride: int | None = None) -> Tensor:
+    """Overlapping windows of a 1-D id tensor: shape (N, block_size), starts every ``stride``."""
+    stride = stride or block_size
+    if ids.ndim != 1 or len(ids) < block_size:
+        raise ValueError(f"need a 1-D tensor of at least block_size={block_size} ids; got shape {tuple(ids.shape)}.")
+    return ids.unfold(0, block_size, stride).contiguous()

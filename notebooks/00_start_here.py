@@ -49,8 +49,8 @@ import torch
 
 from course_utils import (DatasetUnavailable, TrainConfig, fit, load_digits8x8, load_fashion_mnist,
                           load_mnist5k, present, setup, toy_2d)
-from course_utils.independent import IndependentConfig, IndependentPixels
-from course_utils.metrics import mean_nll, nats_to_bpd, uniform_nll
+from course_utils.models.independent import IndependentConfig, IndependentPixels
+from course_utils.evaluation.likelihood import mean_nll, nats_to_bpd, uniform_nll
 from course_utils.plotting import image_grid, image_rows, samples_over_data, training_curves
 from course_utils.runtime import BUDGETS, get_budget
 

@@ -39,13 +39,13 @@ import numpy as np
 import torch
 
 from course_utils import Stopwatch, load_mnist5k, present, setup, toy_2d
-from course_utils.curse import (chain_rule_table_sizes, distance_contrast, empty_cell_fraction, full_table_parameters,
-                                gaussian_log_prob, gmm_log_prob, histogram_cells, histogram_log_prob, kde_log_prob,
-                                line_plot, log10_full_table_parameters, render_estimators_1d, render_library,
-                                render_mixture_surface, scott_bandwidth)
-from course_utils.metrics import nats_to_bpd, uniform_nll
+from course_utils.lessons.curse import (chain_rule_table_sizes, distance_contrast, empty_cell_fraction,
+                                        full_table_parameters, gaussian_log_prob, gmm_log_prob, histogram_cells,
+                                        histogram_log_prob, kde_log_prob, line_plot, log10_full_table_parameters,
+                                        render_estimators_1d, render_library, render_mixture_surface, scott_bandwidth)
+from course_utils.evaluation.likelihood import nats_to_bpd, uniform_nll
 from course_utils.plotting import density_2d, image_grid, image_rows
-from course_utils.tables import CausalTable, MixtureConfig, MixtureOfBernoullis, TableConfig, fit_baselines
+from course_utils.models.tables import CausalTable, MixtureConfig, MixtureOfBernoullis, TableConfig, fit_baselines
 
 rt = setup("01_density_estimation")
 mnist = load_mnist5k(binarized=True)  # 4000 / 500 / 500 binary 28x28 digits, static binarisation

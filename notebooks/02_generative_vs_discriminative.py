@@ -41,11 +41,12 @@ from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 from sklearn.naive_bayes import BernoulliNB
 
 from course_utils import Stopwatch, present, setup
-from course_utils.classifiers import (BernoulliNaiveBayes, LogisticRegression, breast_cancer_binarised,
-                                      digits_binarised, expected_calibration_error, learning_curve, log_loss,
-                                      plot_learning_curve, plot_reliability, render_email_posteriors,
-                                      weak_duplicated_features)
-from course_utils.spam import VOCABULARY, SpamConfig, decode, encode, generate_emails, true_log_joint, true_posterior
+from course_utils.lessons.naive_bayes import (BernoulliNaiveBayes, LogisticRegression, breast_cancer_binarised,
+                                              digits_binarised, expected_calibration_error, learning_curve, log_loss,
+                                              plot_learning_curve, plot_reliability, render_email_posteriors,
+                                              weak_duplicated_features)
+from course_utils.lessons.spam import (VOCABULARY, SpamConfig, decode, encode, generate_emails, true_log_joint,
+                                       true_posterior)
 
 rt = setup("02_generative_vs_discriminative")
 
@@ -65,7 +66,7 @@ rt = setup("02_generative_vs_discriminative")
 # model, more to get wrong) and a gift (a density $p(x)$ to evaluate and sample from).
 #
 # ### The data: a spam corpus whose generating process we know
-# `course_utils.spam` writes emails as 0/1 vectors over 17 words. Its process is documented in the
+# `course_utils.lessons.spam` writes emails as 0/1 vectors over 17 words. Its process is documented in the
 # module: the class is spam with probability 0.4; most words occur independently given the class;
 # but `BANK` and `ACCOUNT` are two noisy copies of one hidden *money* topic, so they nearly always
 # occur together. Because we wrote the process, we know the **true** posterior $p(\text{spam}\mid x)$

@@ -38,13 +38,14 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils import DatasetUnavailable, TrainConfig, fit_or_load, load_mnist, load_mnist5k, present, setup
-from course_utils.char_transformer import (CharTransformer, CharTransformerConfig, filter_logits,
-                                           load_sklearn_text, render_samples, windows)
-from course_utils.made import MADE, MADEConfig, all_binary_images, logit_average_log_prob
-from course_utils.metrics import mean_nll, nats_to_bpd
-from course_utils.pixelcnn import PixelCNN, PixelCNNConfig, input_gradient
+from course_utils.data import load_sklearn_text, windows
+from course_utils.evaluation.likelihood import mean_nll, nats_to_bpd
+from course_utils.lessons.autoregressive_views import input_gradient, logit_average_log_prob, render_samples
+from course_utils.models.char_transformer import CharTransformer, CharTransformerConfig, filter_logits
+from course_utils.models.made import MADE, MADEConfig, all_binary_images
+from course_utils.models.pixelcnn import PixelCNN, PixelCNNConfig
+from course_utils.models.tables import fit_baselines
 from course_utils.plotting import image_grid, image_rows, training_curves
-from course_utils.tables import fit_baselines
 
 rt = setup("03_autoregressive")
 data = load_mnist5k()  # statically binarised, 4000 / 500 / 500

@@ -41,14 +41,15 @@ import torch
 import torch.nn.functional as F
 
 from course_utils import TrainConfig, fit_or_load, load_digits8x8, load_mnist5k, present, setup
-from course_utils.independent import IndependentConfig, IndependentPixels
-from course_utils.linear_gaussian import LinearGaussian
-from course_utils.metrics import mean_nll
+from course_utils.models.independent import IndependentConfig, IndependentPixels
+from course_utils.lessons.linear_gaussian import LinearGaussian
+from course_utils.evaluation.likelihood import mean_nll
 from course_utils.plotting import image_grid, image_rows, training_curves
 from course_utils.runtime import Stopwatch
-from course_utils.tables import MixtureConfig, MixtureOfBernoullis
-from course_utils.vae import (VAE, Autoencoder, VAEConfig, active_units, evaluate_bounds, gaussian_kl_standard,
-                              interpolate, mean_kl_per_dim, render_conditional, render_latent_explorer)
+from course_utils.models.tables import MixtureConfig, MixtureOfBernoullis
+from course_utils.models.vae import VAE, Autoencoder, VAEConfig, gaussian_kl_standard
+from course_utils.lessons.vae_views import (active_units, evaluate_bounds, interpolate, mean_kl_per_dim,
+                                            render_conditional, render_latent_explorer)
 
 rt = setup("04_vae")
 dev = rt.device  # models live here; the data stay on the CPU and are moved where a model needs them
@@ -617,7 +618,7 @@ for scale in (0.8, 1.25):
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 3: classifier entropy over the 2-D grid vs where the test codes lie.
-from course_utils.vae import latent_grid
+from course_utils.lessons.vae_views import latent_grid
 
 with torch.no_grad():
     grid_imgs = latent_grid(vae2, n=15, span=2.5).cpu()

@@ -8,8 +8,10 @@ import torch
 
 from conftest import DEVICES
 from course_utils.base import LogProbKind
-from course_utils.char_transformer import (CharTransformer, CharTransformerConfig, KVCache, filter_logits,
-                                           load_sklearn_text, render_samples, windows)
+from course_utils.models.char_transformer import CharTransformer, CharTransformerConfig, filter_logits
+from course_utils.nn.attention import KVCache
+from course_utils.data import load_sklearn_text, windows
+from course_utils.lessons.autoregressive_views import render_samples
 
 
 def tiny(vocab=3, block=8):

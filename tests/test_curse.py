@@ -6,10 +6,10 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from course_utils.curse import (chain_rule_table_sizes, distance_contrast, empty_cell_fraction, full_table_parameters,
-                                gaussian_log_prob, gmm_log_prob, histogram_cells, histogram_log_prob, kde_log_prob,
-                                line_plot, log10_full_table_parameters, render_estimators_1d, render_library,
-                                render_mixture_surface, scott_bandwidth)
+from course_utils.lessons.curse import (chain_rule_table_sizes, distance_contrast, empty_cell_fraction,
+                                        full_table_parameters, gaussian_log_prob, gmm_log_prob, histogram_cells,
+                                        histogram_log_prob, kde_log_prob, line_plot, log10_full_table_parameters,
+                                        render_estimators_1d, render_library, render_mixture_surface, scott_bandwidth)
 
 
 def test_counting():

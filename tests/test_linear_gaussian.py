@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from course_utils.linear_gaussian import LinearGaussian, LinearGaussianConfig, gaussian_kl
+from course_utils.lessons.linear_gaussian import LinearGaussian, LinearGaussianConfig, gaussian_kl
 
 
 @pytest.fixture

@@ -5,8 +5,10 @@ import torch
 
 from conftest import DEVICES
 from course_utils.base import LogProbKind
-from course_utils.layers import MaskedConv2d, MaskedLinear, conv_mask
-from course_utils.made import MADE, MADEConfig, all_binary_images, logit_average_log_prob, made_degrees, made_masks
+from course_utils.nn.masked import MaskedConv2d, MaskedLinear, conv_mask
+from course_utils.models.made import MADE, MADEConfig, all_binary_images
+from course_utils.lessons.autoregressive_views import logit_average_log_prob
+from course_utils.nn.masked import made_degrees, made_masks
 
 
 def dependence(model: MADE, x: torch.Tensor) -> torch.Tensor:

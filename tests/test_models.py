@@ -7,16 +7,16 @@ import torch
 
 from conftest import DEVICES
 from course_utils.base import GenerativeModel, LogProbKind, check_images
-from course_utils.independent import IndependentConfig, IndependentPixels
-from course_utils.sampling import categorical
+from course_utils.models.independent import IndependentConfig, IndependentPixels
+from course_utils.draws import categorical
 
 
 def _families():
     """(name, factory, data shape, levels) for every image model to check through the interface."""
-    from course_utils.made import MADE, MADEConfig
-    from course_utils.pixelcnn import PixelCNN, PixelCNNConfig
-    from course_utils.vae import VAE, VAEConfig
-    from course_utils.tables import CausalTable, MixtureConfig, MixtureOfBernoullis, TableConfig
+    from course_utils.models.made import MADE, MADEConfig
+    from course_utils.models.pixelcnn import PixelCNN, PixelCNNConfig
+    from course_utils.models.vae import VAE, VAEConfig
+    from course_utils.models.tables import CausalTable, MixtureConfig, MixtureOfBernoullis, TableConfig
 
     yield "independent-binary", lambda: IndependentPixels(IndependentConfig((1, 3, 3), 2)), (1, 3, 3), 2
     yield "independent-17", lambda: IndependentPixels(IndependentConfig((1, 1, 2), 17)), (1, 1, 2), 17

@@ -7,7 +7,8 @@ import torch
 
 from conftest import DEVICES
 from course_utils.base import LogProbKind
-from course_utils.pixelcnn import PixelCNN, PixelCNNConfig, input_gradient
+from course_utils.models.pixelcnn import PixelCNN, PixelCNNConfig
+from course_utils.lessons.autoregressive_views import input_gradient
 
 
 @pytest.mark.parametrize("two_stack", [False, True])

@@ -1,10 +1,10 @@
-"""Tests of course_utils.spam: the documented spam/ham process and its exact probabilities."""
+"""Tests of course_utils.lessons.spam: the documented spam/ham process and its exact probabilities."""
 
 import numpy as np
 import pytest
 
-from course_utils.spam import (TOPIC_WORDS, VOCABULARY, SpamConfig, decode, encode, generate_emails, true_log_joint,
-                               true_posterior)
+from course_utils.lessons.spam import (TOPIC_WORDS, VOCABULARY, SpamConfig, decode, encode, generate_emails,
+                                       true_log_joint, true_posterior)
 
 ALL_EMAILS = ((np.arange(2 ** len(VOCABULARY))[:, None] >> np.arange(len(VOCABULARY))) & 1).astype(np.float64)
 

@@ -7,8 +7,8 @@ import torch
 
 from conftest import DEVICES
 from course_utils.base import GenerativeModel, LogProbKind
-from course_utils.tables import (CausalTable, MixtureConfig, MixtureOfBernoullis, TableConfig, fit_baselines,
-                                 neighbour_index)
+from course_utils.models.tables import (CausalTable, MixtureConfig, MixtureOfBernoullis, TableConfig, fit_baselines,
+                                        neighbour_index)
 
 NEIGHBOURS = (0, 1, 2, 4, 8, 12)
 
@@ -71,7 +71,7 @@ def test_closed_form_is_the_smoothed_conditional_frequency():
 
 
 def test_independent_table_matches_the_independent_model():
-    from course_utils.independent import IndependentConfig, IndependentPixels
+    from course_utils.models.independent import IndependentConfig, IndependentPixels
 
     x = random_binary(100, (1, 3, 3))
     table = CausalTable(TableConfig((1, 3, 3), neighbours=0)).fit_counts(x)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from course_utils.base import GenerativeModel, LogProbKind
-from course_utils.independent import IndependentConfig, IndependentPixels
+from course_utils.models.independent import IndependentConfig, IndependentPixels
 from course_utils.train import (CheckpointError, NonFiniteLossError, TrainConfig, config_hash, fit, fit_or_load,
                                 load_checkpoint, save_checkpoint)
 

@@ -11,8 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from course_utils import TrainConfig, fit, load_checkpoint, save_checkpoint  # noqa: E402
 from course_utils.base import LogProbKind  # noqa: E402
-from course_utils.vae import (VAE, Autoencoder, VAEConfig, active_units, evaluate_bounds, gaussian_kl_standard,  # noqa: E402
-                              interpolate, latent_grid, mean_kl_per_dim, render_conditional, render_latent_explorer)
+from course_utils.lessons.vae_views import (active_units, evaluate_bounds, interpolate, latent_grid,  # noqa: E402
+                                            mean_kl_per_dim, render_conditional, render_latent_explorer)
+from course_utils.models.vae import VAE, Autoencoder, VAEConfig, gaussian_kl_standard  # noqa: E402
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -1,4 +1,4 @@
-"""Tests of course_utils.classifiers: Naive Bayes and logistic regression against closed forms and
+"""Tests of course_utils.lessons.naive_bayes: Naive Bayes and logistic regression against closed forms and
 scikit-learn, the learning-curve runner, calibration helpers and the widget's render function."""
 
 import matplotlib
@@ -10,11 +10,11 @@ import pytest  # noqa: E402
 from sklearn.linear_model import LogisticRegression as SkLR  # noqa: E402
 from sklearn.naive_bayes import BernoulliNB  # noqa: E402
 
-from course_utils.classifiers import (BernoulliNaiveBayes, LearningCurve, LogisticRegression, draw_training_set,  # noqa: E402
-                                      expected_calibration_error, learning_curve, log_loss, logsumexp,
-                                      plot_learning_curve, plot_reliability, reliability, render_email_posteriors,
-                                      weak_duplicated_features)
-from course_utils.spam import VOCABULARY, generate_emails, true_posterior  # noqa: E402
+from course_utils.lessons.naive_bayes import (BernoulliNaiveBayes, LearningCurve, LogisticRegression,  # noqa: E402
+                                              draw_training_set, expected_calibration_error, learning_curve, log_loss,
+                                              logsumexp, plot_learning_curve, plot_reliability, reliability,
+                                              render_email_posteriors, weak_duplicated_features)
+from course_utils.lessons.spam import VOCABULARY, generate_emails, true_posterior  # noqa: E402
 
 
 def toy(n=300, d=6, k=3, seed=0):
@@ -224,7 +224,7 @@ def test_classifier_interface(make):
 
 
 def test_real_data_sets_are_binary():
-    from course_utils.classifiers import breast_cancer_binarised, digits_binarised
+    from course_utils.lessons.naive_bayes import breast_cancer_binarised, digits_binarised
 
     x, y = breast_cancer_binarised()
     assert x.shape == (569, 30) and set(np.unique(x)) == {0.0, 1.0} and set(np.unique(y)) == {0, 1}

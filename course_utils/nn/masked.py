@@ -78,3 +78,26 @@ class MaskedConv2d(nn.Conv2d):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", mask_type={self.mask_type!r}"
+
+
+# --------------------------------------------------------------------------- MADE's degrees and masks
+def made_degrees(num_dims: int, hidden: tuple[int, ...], generator: torch.Generator, order_agnostic: bool) -> list[Tensor]:
+    """Degrees of the inputs and of each hidden layer: ``[m^0 (D,), m^1 (H1,), ...]``.
+
+    ``m^0`` is the ordering (a random permutation if ``order_agnostic``, else ``0..D-1``); hidden
+    degrees are uniform integers in ``[min(m^{l-1}), D - 2]``.
+    """
+    order = torch.randperm(num_dims, generator=generator) if order_agnostic else torch.arange(num_dims)
+    degrees = [order]
+    for h in hidden:
+        low = int(degrees[-1].min())
+        high = max(low + 1, num_dims - 1)  # exclusive; D = 1 has no valid hidden degree but stays masked
+        degrees.append(torch.randint(low, high, (h,), generator=generator))
+    return degrees
+
+
+def made_masks(degrees: list[Tensor]) -> list[Tensor]:
+    """The (out, in) masks from the degrees: ``<=`` between hidden layers, ``<`` into the outputs."""
+    masks = [(d_in.unsqueeze(0) <= d_out.unsqueeze(1)).float() for d_in, d_out in zip(degrees[:-1], degrees[1:])]
+    masks.append((degrees[-1].unsqueeze(0) < degrees[0].unsqueeze(1)).float())  # output d sees degree < m^0(d)
+    return masks

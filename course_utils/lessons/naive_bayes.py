@@ -39,7 +39,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 from threadpoolctl import threadpool_limits
 
-from .plotting import OKABE_ITO
+from ..plotting import OKABE_ITO
 
 
 def logsumexp(a: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarray:

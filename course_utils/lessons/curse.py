@@ -29,8 +29,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .plotting import DENSITY_CMAP, IMAGE_CMAP, OKABE_ITO
-from .sampling import uniform
+from ..plotting import DENSITY_CMAP, IMAGE_CMAP, OKABE_ITO
+from ..draws import uniform
 
 LOG10_ATOMS = 80.0  # about 10^80 atoms in the observable universe
 

@@ -32,14 +32,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Bernoulli, Categorical, Independent, MixtureSameFamily, Normal
 
-from .base import GenerativeModel, LogProbKind, check_images
-from .sampling import categorical, normal, uniform
+from ..base import GenerativeModel, LogProbKind, check_images
+from ..draws import categorical, normal, uniform
+from ..nn.blocks import mlp
 
 
 # --------------------------------------------------------------------------- configuration
@@ -82,18 +82,6 @@ class VAEConfig:
     def num_dims(self) -> int:
         c, h, w = self.shape
         return c * h * w
-
-
-def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
-    """Linear layers with SiLU (and dropout, if any) between them; nothing after the last."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.SiLU())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
 
 
 # --------------------------------------------------------------------------- the three parts
@@ -408,105 +396,3 @@ class Autoencoder(GenerativeModel):
         """Decoder means at ``n`` random codes from the matched Gaussian: (n, C, H, W)."""
         z = self.code_mean + self.code_std * normal((n, self.cfg.latent_dim), generator, self.device)
         return self.decode(z)
-
-
-# --------------------------------------------------------------------------- analysis helpers
-@torch.no_grad()
-def active_units(model: VAE, x: Tensor, threshold: float = 0.01, y: Tensor | None = None) -> tuple[int, Tensor]:
-    """Burda et al. (2016): dimension u is active if Var_x(E_q[z_u | x]) > ``threshold``.
-
-    Returns (count, per-dimension variance (d,)).
-    """
-    mu, _ = model.encode(x.to(model.device), y)
-    var = mu.var(0)
-    return int((var > threshold).sum()), var
-
-
-@torch.no_grad()
-def mean_kl_per_dim(model: VAE, x: Tensor, y: Tensor | None = None) -> Tensor:
-    """Average closed-form KL(q(z_u | x) || N(0, 1)) per latent dimension over ``x``: shape (d,)."""
-    mu, log_var = model.encode(x.to(model.device), y)
-    return gaussian_kl_standard(mu, log_var).mean(0)
-
-
-@torch.no_grad()
-def evaluate_bounds(model: VAE, x: Tensor, ks: tuple[int, ...] = (1, 10, 100, 1000), y: Tensor | None = None,
-                    seed: int = 0, batch: int = 500) -> dict[int, Tensor]:
-    """Per-example bounds (N,) for every k over all of ``x`` (k = 1: the closed-form-KL ELBO)."""
-    was = model.training
-    model.eval()
-    gen = torch.Generator(device=model.device).manual_seed(seed)
-    out: dict[int, Tensor] = {}
-    try:
-        for k in ks:
-            parts = []
-            for s in range(0, x.shape[0], batch):
-                yb = None if y is None else y[s : s + batch]
-                parts.append(model.log_prob(x[s : s + batch].to(model.device), k=k, y=yb, generator=gen).double().cpu())
-            out[k] = torch.cat(parts)
-    finally:
-        model.train(was)
-    return out
-
-
-@torch.no_grad()
-def interpolate(model: VAE, x_a: Tensor, x_b: Tensor, steps: int = 10) -> Tensor:
-    """Decoder means along the straight line between the encoder means of ``x_a`` and ``x_b``
-    (each (1, C, H, W)): shape (steps, C, H, W)."""
-    mu_a, _ = model.encode(x_a)
-    mu_b, _ = model.encode(x_b)
-    t = torch.linspace(0, 1, steps, device=mu_a.device).unsqueeze(1)
-    return model.decode((1 - t) * mu_a + t * mu_b)
-
-
-@torch.no_grad()
-def latent_grid(model: VAE, n: int = 15, span: float = 2.5, y: Tensor | None = None) -> Tensor:
-    """Decoder means over an n x n grid of a 2-D latent space, [-span, span]^2: (n*n, C, H, W),
-    rows from z2 = +span (top) to -span, columns from z1 = -span to +span."""
-    if model.cfg.latent_dim != 2:
-        raise ValueError(f"latent_grid needs a 2-D latent space; this model has latent_dim={model.cfg.latent_dim}.")
-    ticks = torch.linspace(-span, span, n, device=model.device)
-    z2, z1 = torch.meshgrid(ticks.flip(0), ticks, indexing="ij")
-    z = torch.stack([z1.reshape(-1), z2.reshape(-1)], 1)
-    yy = None if y is None else torch.as_tensor(y, device=model.device).reshape(-1).expand(n * n)
-    return model.decode(z, yy)
-
-
-def render_latent_explorer(model: VAE, z1: float = 0.0, z2: float = 0.0, n: int = 15, span: float = 2.5,
-                           codes: Tensor | None = None, labels: Tensor | None = None) -> plt.Figure:
-    """Left: the map of decoded digits over a 2-D latent grid with the chosen point marked (and the
-    encoder means of ``codes``, coloured by ``labels``); right: the image decoded at (z1, z2)."""
-    from .plotting import tile_images
-
-    grid = tile_images(latent_grid(model, n, span), nrow=n, pad=1)  # white lines between the tiles
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 4.3), gridspec_kw={"width_ratios": [1.4, 1]})
-    ax1.imshow(grid, cmap="gray_r", vmin=0, vmax=1, extent=(-span, span, -span, span), interpolation="nearest")
-    if codes is not None:
-        c = codes.detach().cpu().numpy()
-        sc = ax1.scatter(c[:, 0], c[:, 1], c=None if labels is None else labels.cpu().numpy(), cmap="tab10", s=4, alpha=0.35)
-        if labels is not None:
-            fig.colorbar(sc, ax=ax1, label="digit class")
-    ax1.plot([z1], [z2], "o", ms=12, mfc="none", mec="#D55E00", mew=2.5)
-    ax1.set_xlim(-span, span)
-    ax1.set_ylim(-span, span)
-    ax1.set_xlabel("$z_1$")
-    ax1.set_ylabel("$z_2$")
-    ax1.set_title("Decoded digits over the latent plane")
-    ax1.grid(False)
-    img = model.decode(torch.tensor([[z1, z2]], dtype=torch.float32, device=model.device))[0, 0]
-    ax2.imshow(img.cpu().numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-    ax2.set_title(f"decoder mean at z = ({z1:.2f}, {z2:.2f})")
-    ax2.set_axis_off()
-    return fig
-
-
-def render_conditional(model: VAE, digit: int = 0, n: int = 16, seed: int = 0, mean: bool = True) -> plt.Figure:
-    """``n`` samples of the conditional VAE for class ``digit`` (decoder means or sampled pixels)."""
-    from .plotting import image_grid
-
-    if not model.cfg.num_classes:
-        raise ValueError("render_conditional needs a conditional VAE (num_classes > 0).")
-    gen = torch.Generator(device=model.device).manual_seed(seed)
-    imgs = model.sample(n, gen, y=torch.full((n,), int(digit), device=model.device), mean=mean)
-    what = "decoder means" if mean else "sampled pixels"
-    return image_grid(imgs, nrow=int(math.ceil(math.sqrt(n))), title=f"p(x | y = {digit}): {n} samples ({what})")

@@ -37,9 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import GenerativeModel, LogProbKind, check_images
-from .layers import MaskedLinear
-from .sampling import uniform
+from ..base import GenerativeModel, LogProbKind, check_images
+from ..nn.masked import MaskedLinear, made_degrees, made_masks
+from ..draws import uniform
 
 
 @dataclass
@@ -66,28 +66,6 @@ class MADEConfig:
     @property
     def num_dims(self) -> int:
         return math.prod(self.shape)
-
-
-def made_degrees(num_dims: int, hidden: tuple[int, ...], generator: torch.Generator, order_agnostic: bool) -> list[Tensor]:
-    """Degrees of the inputs and of each hidden layer: ``[m^0 (D,), m^1 (H1,), ...]``.
-
-    ``m^0`` is the ordering (a random permutation if ``order_agnostic``, else ``0..D-1``); hidden
-    degrees are uniform integers in ``[min(m^{l-1}), D - 2]``.
-    """
-    order = torch.randperm(num_dims, generator=generator) if order_agnostic else torch.arange(num_dims)
-    degrees = [order]
-    for h in hidden:
-        low = int(degrees[-1].min())
-        high = max(low + 1, num_dims - 1)  # exclusive; D = 1 has no valid hidden degree but stays masked
-        degrees.append(torch.randint(low, high, (h,), generator=generator))
-    return degrees
-
-
-def made_masks(degrees: list[Tensor]) -> list[Tensor]:
-    """The (out, in) masks from the degrees: ``<=`` between hidden layers, ``<`` into the outputs."""
-    masks = [(d_in.unsqueeze(0) <= d_out.unsqueeze(1)).float() for d_in, d_out in zip(degrees[:-1], degrees[1:])]
-    masks.append((degrees[-1].unsqueeze(0) < degrees[0].unsqueeze(1)).float())  # output d sees degree < m^0(d)
-    return masks
 
 
 class MADE(GenerativeModel):
@@ -216,17 +194,6 @@ class MADE(GenerativeModel):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", hidden={self.cfg.hidden}, num_masks={self.cfg.num_masks}"
-
-
-def logit_average_log_prob(model: MADE, x: Tensor, ensemble: int) -> Tensor:
-    """**The wrong ensemble**, for comparison: average the logits of ``ensemble`` masks, then score.
-
-    Each mask's conditionals are normalised, but the averaged "conditionals" of different
-    orderings do not belong to any one ordering, so ``sum_x exp(result)`` is not 1. Shape (B,).
-    """
-    check_images(x, model.cfg.shape, binary=True)
-    mean_logits = model.per_mask(model.logits, x, ensemble).mean(0)
-    return -F.binary_cross_entropy_with_logits(mean_logits, x.flatten(1), reduction="none").sum(1)
 
 
 def all_binary_images(shape: tuple[int, int, int]) -> Tensor:

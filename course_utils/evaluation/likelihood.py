@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 import torch
 
-from .base import GenerativeModel, LogProbKind
+from ..base import GenerativeModel, LogProbKind
 
 LN2 = math.log(2.0)
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from course_utils.base import LogProbKind
-from course_utils.independent import IndependentConfig, IndependentPixels
-from course_utils.metrics import (bpd_to_nats, dequantization_offset, discrete_nll_bound, mean_nll, nats_to_bpd,
-                                  uniform_nll)
+from course_utils.models.independent import IndependentConfig, IndependentPixels
+from course_utils.evaluation.likelihood import (bpd_to_nats, dequantization_offset, discrete_nll_bound, mean_nll,
+                                                nats_to_bpd, uniform_nll)
 
 
 def test_bits_per_dim_by_hand():

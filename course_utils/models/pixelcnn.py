@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import GenerativeModel, LogProbKind, check_images
-from .layers import MaskedConv2d
-from .sampling import uniform
+from ..base import GenerativeModel, LogProbKind, check_images
+from ..nn.masked import MaskedConv2d
+from ..draws import uniform
 
 
 @dataclass
@@ -183,24 +183,3 @@ class PixelCNN(GenerativeModel):
         return out
 
 
-def input_gradient(model: PixelCNN, pixel: tuple[int, int], x: Tensor | None = None) -> Tensor:
-    """``|d logits(pixel) / d x|`` summed over levels, shape (H, W), on the CPU: which inputs a pixel's conditional uses.
-
-    Nonzero entries are the receptive field; an autoregressive model must have zeros at the pixel
-    and everywhere after it in raster order. ``x`` defaults to a fixed random binary image.
-    The model's training mode is restored afterwards.
-    """
-    _, h, w = model.cfg.shape
-    i, j = pixel
-    if not (0 <= i < h and 0 <= j < w):
-        raise ValueError(f"pixel must lie in the {h}x{w} image; got {pixel}.")
-    if x is None:
-        x = (torch.rand(1, 1, h, w, generator=torch.Generator().manual_seed(0)) < 0.5).float()
-    x = x.to(model.device).clone().requires_grad_(True)
-    was_training = model.training
-    model.eval()
-    try:
-        (grad,) = torch.autograd.grad(model.logits(x)[:, :, i, j].sum(), x)
-    finally:
-        model.train(was_training)
-    return grad.abs().sum(0)[0].cpu()

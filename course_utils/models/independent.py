@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import GenerativeModel, LogProbKind, check_images
-from .sampling import categorical
+from ..base import GenerativeModel, LogProbKind, check_images
+from ..draws import categorical
 
 
 @dataclass

@@ -48,8 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import GenerativeModel, LogProbKind, check_images
-from .sampling import bernoulli, categorical, uniform
+from ..base import GenerativeModel, LogProbKind, check_images
+from ..draws import bernoulli, categorical, uniform
 
 # causal offsets (d_row, d_col), nearest first: all lie above, or to the left on the same row
 CAUSAL_OFFSETS: tuple[tuple[int, int], ...] = (

@@ -1,0 +1,1 @@
+"""Evaluating generative models: likelihood units and, for samples, feature-space distances."""

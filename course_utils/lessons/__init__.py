@@ -1,0 +1,1 @@
+"""Code that only one notebook uses: its datasets, demonstrations and widgets."""

@@ -1,0 +1,1 @@
+"""Building blocks used by two or more families: masked layers, attention, MLP blocks."""

@@ -1,5 +1,26 @@
 """course_utils: the package the notebooks of *Generative Models, Executable* share.
 
+The package, grouped by kind (one level deep, flat inside each group)::
+
+    course_utils/
+      __init__.py      the core, re-exported: what a notebook's setup cell imports
+      runtime.py       setup(): budget, device, threads, seed, run folder; Runtime.fit_or_load
+      data.py          datasets and fixed splits; the pixel scale (to_levels, dequantize); the char corpus
+      base.py          GenerativeModel, LogProbKind, Support; eval_mode, frozen; input checks
+      draws.py         random draws that take a torch.Generator on any device
+      train.py         fit (resumable), TrainConfig, History, EMA, fit_or_load
+      checkpoints.py   atomic checkpoints loaded with weights_only=True
+      plotting.py      the course's figures;  widgets.py  present(render_fn, ...);  results.py  rt.record
+      nn/              building blocks of several families: masked.py (MADE/PixelCNN masks),
+                       attention.py (self-attention, causal switch), blocks.py (MLPs)
+      models/          one family per file (independent, tables, made, pixelcnn, char_transformer,
+                       vae, gaussian_mixture), the registry (build_model) and presets.py (load_model)
+      samplers/        samplers shared by families: langevin.py (ULA, MALA)
+      evaluation/      likelihood.py (units, mean_nll, normalisation checks); sample-quality metrics
+      lessons/         code one notebook uses: curse (01), naive_bayes and spam (02),
+                       autoregressive_views (03), linear_gaussian and vae_views (04)
+      tooling/         not teaching code: notebooks.py (the notebooks' text form), bench.py
+
 Setup
 -----
 Every notebook starts with ``rt = setup("NN_name")``: it reads the budget (``COURSE_BUDGET``:
@@ -8,56 +29,40 @@ deliberate thread count, seeds python, numpy and torch, applies the plot style a
 one-line banner. ``rt.pick(smoke=..., laptop=..., full=...)`` chooses sizes by budget; everything
 the notebook writes goes under ``rt.run_dir`` (``runs/`` by default, git-ignored).
 
-The model interface
--------------------
-Every model is a :class:`GenerativeModel` (an ``nn.Module``) with
+The contract every model keeps (details in :mod:`course_utils.base`)
+---------------------------------------------------------------------
+1. A model is a ``GenerativeModel``: ``cfg`` (a dataclass), ``family``, ``device``.
+2. ``loss(x, y=None)``: a scalar to minimise; ``training_loss(x, y, step=)`` when training changes with the step.
+3. ``sample(n, generator=None, y=None)``: ``n`` examples shaped and ranged like the data, no gradient.
+4. ``log_prob(x, y=None, **options)``: ``(B,)``; ``log_prob_kind`` = exact / lower bound / unnormalised / none.
+5. ``support``: ``discrete`` (nats of the discrete data, sums to 1) or ``continuous`` (a log-density,
+   integrates to 1), with ``event_shape`` ``(C, H, W)`` or ``(d,)``.
+6. Conditioning is the one keyword ``y=`` (labels ``0..num_classes-1``), checked by ``model.labels``.
+7. Images are stored as ``level / (K - 1)``; ``to_levels`` and ``dequantize`` are the only maps to
+   levels and to continuous data, and ``D ln K`` is the matching offset.
+8. ``fit`` calls ``train_step(x, y, optimizers, step=, clip_grad_norm=)`` with the global step;
+   ``configure_optimizers(train_cfg)`` owns optimiser settings; warm-up, schedule and EMA are in ``TrainConfig``.
+9. Runs are resumable (partial checkpoints) and reused by key (model, training config, data, budget).
+10. Random draws take an optional ``torch.Generator``; package code never calls ``.cuda()``: new
+    tensors take the device of an input or a buffer.
 
-- ``cfg``: a dataclass of its configuration; ``family``: a short name;
-- ``loss(x, *cond) -> Tensor``: a scalar to minimise on one batch;
-- ``sample(n, generator=None) -> Tensor``: ``n`` samples shaped like the data, values in the
-  data's range ([0, 1] for images), computed without gradients, on the model's device;
-- ``log_prob(x, **options) -> Tensor``: one value per example, shape ``(B,)``, in nats of the
-  discrete data; ``log_prob_kind`` says whether it is ``exact``, a ``lower bound``,
-  ``unnormalised`` or ``none``; options (e.g. ``k`` importance samples) are keyword arguments;
-- ``device``: where its parameters live.
-
-Random draws take an optional ``torch.Generator`` and work on any device: the noise is drawn
-where the generator lives, then moved (:mod:`course_utils.sampling`). Package code never calls
-``.cuda()`` and never reads a notebook's globals; new tensors take the device of an input or a
-buffer.
-
-Training, checkpoints, units
-----------------------------
-``fit(model, train_loader, val_loader, TrainConfig(...))`` trains any such model (progress bar,
-validation loss, history, gradient clipping, early stopping, NaN/Inf detection); GANs override
-``configure_optimizers`` and ``train_step``. Checkpoints are plain dicts
-``{family, config, state_dict, version, ...}`` written atomically and loaded with
-``torch.load(weights_only=True)``; ``fit_or_load`` reuses a finished one. NLLs are in nats per
-example; :mod:`course_utils.metrics` converts to bits per dimension and adds the dequantisation
-offset for continuous models.
-
-Modules
--------
-Core: runtime (setup, device, seed, threads, budgets), data (datasets and splits), base (the
-interface), sampling (generator-aware draws), train (fit, checkpoints), metrics (units),
-plotting (figures), widgets (render function + controls), results (recorded figures and
-claims), bench (the benchmark command), layers (masked layers shared by several families).
-
-Model families and notebook helpers, one module each: independent (the factorised baseline),
-tables and curse (notebook 01), classifiers and spam (notebook 02), made, pixelcnn and
-char_transformer (notebook 03), vae and linear_gaussian (notebook 04).
+Units: NLLs are in nats per example; :mod:`course_utils.evaluation.likelihood` converts to bits
+per dimension and adds the dequantisation offset for continuous models of images.
 """
 
-from .base import GenerativeModel, LogProbKind
-from .data import DatasetUnavailable, load_digits8x8, load_fashion_mnist, load_mnist, load_mnist5k, toy_2d
+from .base import GenerativeModel, LogProbKind, Support, eval_mode, frozen
+from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .data import (DatasetUnavailable, dequantize, load_dataset, load_digits8x8, load_fashion_mnist, load_mnist, load_mnist5k,
+                   to_levels, toy_2d)
+from .models.presets import load_model
 from .runtime import Runtime, Stopwatch, by_budget, get_budget, get_device, seed_everything, setup
-from .train import CheckpointError, History, NonFiniteLossError, TrainConfig, fit, fit_or_load, load_checkpoint, save_checkpoint
+from .train import EMA, History, NonFiniteLossError, TrainConfig, fit, fit_or_load
 from .widgets import present
 
 __all__ = [
-    "CheckpointError", "DatasetUnavailable", "GenerativeModel", "History", "LogProbKind",
-    "NonFiniteLossError", "Runtime", "Stopwatch", "TrainConfig", "by_budget", "fit", "fit_or_load",
-    "get_budget", "get_device", "load_checkpoint", "load_digits8x8", "load_fashion_mnist", "load_mnist",
-    "load_mnist5k", "present", "save_checkpoint", "seed_everything", "setup", "toy_2d",
+    "EMA", "CheckpointError", "DatasetUnavailable", "GenerativeModel", "History", "LogProbKind", "NonFiniteLossError",
+    "Runtime", "Stopwatch", "Support", "TrainConfig", "by_budget", "dequantize", "eval_mode", "fit", "fit_or_load", "frozen",
+    "get_budget", "get_device", "load_checkpoint", "load_dataset", "load_digits8x8", "load_fashion_mnist", "load_mnist",
+    "load_mnist5k", "load_model", "present", "save_checkpoint", "seed_everything", "setup", "to_levels", "toy_2d",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

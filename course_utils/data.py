@@ -5,6 +5,13 @@ Images are ``float32`` tensors shaped ``(N, 1, H, W)`` with values in ``[0, 1]``
 with them) and ``num_levels`` says how many there are (17 for the 8x8 digits, 2 once binarised,
 256 for 8-bit images). Sources and licences: ``data/README.md``.
 
+**One pixel scale.** A pixel of level ``l`` out of ``K`` is stored as ``x = l / (K - 1)``, so black
+is 0 and white is 1 whatever ``K`` is. :func:`to_levels` is the one map back from images to integer
+levels (it refuses images that are off that grid), and :func:`dequantize` the one map to continuous
+data for density models: ``(l + u) / K`` with ``u ~ U[0, 1)^D``, which fills the unit cube with
+bins of width ``1 / K``. A density ``p`` on that scale bounds the discrete NLL with the offset
+``D ln K`` (:mod:`course_utils.evaluation.likelihood`).
+
 | loader                   | images                | split (train / val / test)                     | offline |
 |--------------------------|-----------------------|------------------------------------------------|---------|
 | ``load_digits8x8()``     | 1,797 of 8x8, 17 levels | sequential ``[:1000] / [1000:1350] / [1350:]`` | always (scikit-learn) |
@@ -55,6 +62,47 @@ class DatasetUnavailable(RuntimeError):
 
     def _render_traceback_(self) -> list[str]:  # IPython hook: show the sentence, not a traceback
         return [f"DatasetUnavailable: {self}"]
+
+
+# --------------------------------------------------------------------------- the pixel scale
+def to_levels(x: Tensor, num_levels: int, name: str = "x") -> Tensor:
+    """Integer levels (int64, same shape) of images ``x`` stored as ``level / (K - 1)``.
+
+    Raises a ``ValueError`` when ``x`` is not finite, leaves [0, 1], or is off the grid of ``K``
+    levels (for example dequantised data, or 8-bit images given to a 17-level model).
+    """
+    if num_levels < 2:
+        raise ValueError(f"num_levels must be at least 2; got {num_levels}.")
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor of images in [0, 1]; got {getattr(x, 'dtype', type(x).__name__)}.")
+    scaled = x * (num_levels - 1)
+    levels = torch.round(scaled)
+    if x.numel():
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name} holds NaN or infinite values.")
+        if x.min() < 0 or x.max() > 1:
+            raise ValueError(f"{name} must lie in [0, 1]; got values in [{x.min().item():.3g}, {x.max().item():.3g}].")
+        off = (scaled - levels).abs().max().item()
+        if off > 1e-3:
+            raise ValueError(
+                f"{name} is off the pixel grid of {num_levels} levels (level / {num_levels - 1}) by up to {off / (num_levels - 1):.3g}: "
+                "pass the dataset's images, not dequantised or rescaled ones."
+            )
+    return levels.long()
+
+
+def from_levels(levels: Tensor, num_levels: int) -> Tensor:
+    """Images ``level / (K - 1)`` (float32) from integer levels."""
+    return levels.float() / (num_levels - 1)
+
+
+def dequantize(x: Tensor, num_levels: int, generator: torch.Generator | None = None) -> Tensor:
+    """Uniform dequantisation: ``(level + u) / K`` with ``u ~ U[0, 1)``, the same noise model in
+    training and test. ``x`` holds images on the course's scale; the result lies in [0, 1)."""
+    from .draws import uniform
+
+    levels = to_levels(x, num_levels)
+    return (levels + uniform(tuple(x.shape), generator, x.device)) / num_levels
 
 
 # --------------------------------------------------------------------------- containers
@@ -118,11 +166,10 @@ class ImageData:
         return f"ImageData({self.name!r}, shape={self.shape}, splits {sizes}, {self.num_levels} levels)"
 
 
-def _split(images: np.ndarray, labels: np.ndarray, max_level: int, binary: bool = False) -> Split:
-    """Build a Split from integer images (N, H, W) with values 0..max_level."""
+def _split(images: np.ndarray, labels: np.ndarray, num_levels: int) -> Split:
+    """Build a Split from integer images (N, H, W) with values 0..num_levels-1."""
     levels = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)).unsqueeze(1)
-    x = levels.float() if binary else levels.float() / max_level
-    return Split(x=x, y=torch.from_numpy(labels.astype(np.int64)), levels=levels)
+    return Split(x=from_levels(levels, num_levels), y=torch.from_numpy(labels.astype(np.int64)), levels=levels)
 
 
 # --------------------------------------------------------------------------- 8x8 digits
@@ -140,7 +187,7 @@ def load_digits8x8() -> ImageData:
     images = bunch.images.astype(np.uint8)  # (1797, 8, 8), 0..16
     labels = bunch.target
     parts = [slice(0, 1000), slice(1000, 1350), slice(1350, None)]
-    train, val, test = (_split(images[s], labels[s], 16) for s in parts)
+    train, val, test = (_split(images[s], labels[s], 17) for s in parts)
     return ImageData("digits8x8", train, val, test, num_levels=17, classes=tuple(str(i) for i in range(10)))
 
 
@@ -197,7 +244,7 @@ def load_mnist5k(binarized: bool = True) -> ImageData:
     if binarized:
         images = binarize(images)
     train, val, test = (
-        _split(images[i], labels[i], 255, binary=binarized)
+        _split(images[i], labels[i], 2 if binarized else 256)
         for i in stratified_split(labels, (0.8, 0.1, 0.1), SPLIT_SEED)
     )
     name = "mnist5k-binarized" if binarized else "mnist5k"
@@ -273,10 +320,8 @@ def _full_28x28(name: str, arrays: dict[str, tuple[np.ndarray, np.ndarray]], bin
     (xtr, ytr), (xte, yte) = arrays["train"], arrays["test"]
     if binarized:
         xtr, xte = binarize(xtr), binarize(xte, seed=BINARIZE_SEED + 1)
-    max_level = 255
-    train = _split(xtr[:55000], ytr[:55000], max_level, binary=binarized)
-    val = _split(xtr[55000:], ytr[55000:], max_level, binary=binarized)
-    test = _split(xte, yte, max_level, binary=binarized)
+    k = 2 if binarized else 256
+    train, val, test = _split(xtr[:55000], ytr[:55000], k), _split(xtr[55000:], ytr[55000:], k), _split(xte, yte, k)
     return ImageData(name + ("-binarized" if binarized else ""), train, val, test, 2 if binarized else 256, classes)
 
 
@@ -318,6 +363,24 @@ def load_mnist(*, download: bool = False, binarized: bool = True) -> ImageData:
         )
     _torchvision_download("mnist", local)
     return load_mnist(download=False, binarized=binarized)
+
+
+DATASETS = ("digits8x8", "mnist5k", "mnist5k-binarized", "fashion-mnist", "mnist", "mnist-binarized")
+
+
+def load_dataset(name: str) -> ImageData:
+    """An image dataset by name (one of :data:`DATASETS`): how presets and notebook 09 name their data."""
+    loaders = {
+        "digits8x8": load_digits8x8,
+        "mnist5k": lambda: load_mnist5k(binarized=False),
+        "mnist5k-binarized": lambda: load_mnist5k(binarized=True),
+        "fashion-mnist": load_fashion_mnist,
+        "mnist": lambda: load_mnist(binarized=False),
+        "mnist-binarized": lambda: load_mnist(binarized=True),
+    }
+    if name not in loaders:
+        raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+    return loaders[name]()
 
 
 # --------------------------------------------------------------------------- 2-D toy sets

@@ -128,17 +128,32 @@ def training_curves(history, title: str = "Training", ylabel: str = "loss (nats 
     return fig
 
 
+def _device_of(fn: Callable) -> torch.device:
+    """The device of the module a bound method belongs to (``model.log_prob``), else the CPU."""
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, torch.nn.Module):
+        for t in (*owner.parameters(), *owner.buffers()):
+            return t.device
+    return torch.device("cpu")
+
+
 def density_on_grid(
-    log_density: Callable[[Tensor], Tensor], xlim: tuple[float, float], ylim: tuple[float, float], resolution: int
+    log_density: Callable[[Tensor], Tensor], xlim: tuple[float, float], ylim: tuple[float, float], resolution: int,
+    device: torch.device | str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``exp(log_density)`` on a ``resolution`` x ``resolution`` grid: returns (gx, gy, density)."""
-    xs = np.linspace(*xlim, resolution, dtype=np.float32)
-    ys = np.linspace(*ylim, resolution, dtype=np.float32)
-    gx, gy = np.meshgrid(xs, ys)
-    pts = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], axis=1))
+    """``exp(log_density)`` on a ``resolution`` x ``resolution`` grid: returns (gx, gy, density).
+
+    The grid is built on ``device`` (default: the device of the model whose method ``log_density``
+    is, else the CPU), so a model on a GPU is evaluated there.
+    """
+    device = torch.device(device) if device is not None else _device_of(log_density)
+    xs = torch.linspace(*xlim, resolution, device=device)
+    ys = torch.linspace(*ylim, resolution, device=device)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
     with torch.no_grad():
-        dens = np.exp(_np(log_density(pts))).reshape(gx.shape)
-    return gx, gy, dens
+        dens = torch.exp(log_density(pts)).reshape(gx.shape)
+    return _np(gx), _np(gy), _np(dens)
 
 
 def density_2d(
@@ -151,12 +166,13 @@ def density_2d(
     title: str = "",
     ax: plt.Axes | None = None,
     contours: bool = True,
+    device: torch.device | str | None = None,
 ) -> Figure:
     """Heat map of ``exp(log_density)`` on a grid, with contours and optional data points on top.
 
-    ``log_density`` maps (N, 2) float32 points to (N,) log-densities.
+    ``log_density`` maps (N, 2) float32 points to (N,) log-densities; see :func:`density_on_grid` for ``device``.
     """
-    gx, gy, dens = density_on_grid(log_density, xlim, ylim, resolution)
+    gx, gy, dens = density_on_grid(log_density, xlim, ylim, resolution, device)
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.5, 4))
     else:
@@ -187,9 +203,10 @@ def surface_3d(
     title: str = "",
     elev: float = 35,
     azim: float = -60,
+    device: torch.device | str | None = None,
 ) -> Figure:
     """A 3-D surface of the density ``exp(log_density)`` over the plane."""
-    gx, gy, dens = density_on_grid(log_density, xlim, ylim, resolution)
+    gx, gy, dens = density_on_grid(log_density, xlim, ylim, resolution, device)
     fig = plt.figure(figsize=(5.5, 4.5))
     ax = fig.add_subplot(projection="3d")
     ax.plot_surface(gx, gy, dens, cmap=DENSITY_CMAP, linewidth=0, antialiased=True)

@@ -179,6 +179,14 @@ class Runtime:
 
         return record(self, name, value, unit, **target)
 
+    def fit_or_load(self, model: Any, train_loader: Any, val_loader: Any, cfg: Any, *, name: str = "", data_key: str | None = None) -> Any:
+        """:func:`course_utils.train.fit_or_load` with this runtime's checkpoint folder and budget:
+        load the finished run of this model, training config and data, or train (resuming) and save it."""
+        from .train import fit_or_load
+
+        return fit_or_load(model, train_loader, val_loader, cfg, checkpoint_dir=self.checkpoint_dir, budget=self.budget, name=name,
+                           data_key=data_key)
+
     def save_figure(self, fig: Any, name: str) -> None:
         """Write ``fig`` as ``<run_dir>/figures/<notebook>/<name>.png`` (returns nothing, so a cell
         that ends with it shows only the figure)."""

@@ -37,12 +37,12 @@ import matplotlib.pyplot as plt
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import DatasetUnavailable, TrainConfig, fit_or_load, load_mnist, load_mnist5k, present, setup
+from course_utils import DatasetUnavailable, TrainConfig, load_mnist, load_mnist5k, load_model, present, setup
 from course_utils.data import load_sklearn_text, windows
-from course_utils.evaluation.likelihood import mean_nll, nats_to_bpd
+from course_utils.evaluation.likelihood import all_images, mean_nll, nats_to_bpd
 from course_utils.lessons.autoregressive_views import input_gradient, logit_average_log_prob, render_samples
 from course_utils.models.char_transformer import CharTransformer, CharTransformerConfig, filter_logits
-from course_utils.models.made import MADE, MADEConfig, all_binary_images
+from course_utils.models.made import MADE, MADEConfig
 from course_utils.models.pixelcnn import PixelCNN, PixelCNNConfig
 from course_utils.models.tables import fit_baselines
 from course_utils.plotting import image_grid, image_rows, training_curves
@@ -85,7 +85,7 @@ def chain_rule_prob(x: tuple[int, ...]) -> float:
     return p
 
 
-configs = all_binary_images((1, 1, 4)).flatten(1).long()
+configs = all_images((1, 1, 4)).flatten(1).long()
 total = sum(chain_rule_prob(tuple(c.tolist())) for c in configs)
 print(f"sum over all {len(configs)} configurations: {total:.6f}; table entries: {sum(len(t) for t in tables)} = 2^4 - 1")
 
@@ -95,7 +95,7 @@ print(f"sum over all {len(configs)} configurations: {total:.6f}; table entries: 
 
 # %%
 tiny_made = MADE(MADEConfig(shape=(1, 2, 2), hidden=(8,)))
-tiny_grid = all_binary_images((1, 2, 2))
+tiny_grid = all_images((1, 2, 2))
 tiny_total = torch.logsumexp(tiny_made.log_prob(tiny_grid), 0).exp().item()
 print(f"untrained MADE on 2x2 binary images: sum of p(x) over 16 images = {tiny_total:.6f}")
 assert abs(total - 1) < 1e-6 and sum(len(t) for t in tables) == 2**4 - 1
@@ -205,21 +205,13 @@ rt.save_figure(fig, "made_masks")
 # laptop budget uses early stopping on the validation split).
 
 # %%
-made_cfg = MADEConfig(hidden=rt.pick(smoke=(256,), laptop=(500,), full=(8000,)))  # the paper: 8000 hidden units
-made_train = TrainConfig(epochs=rt.pick(smoke=3, laptop=40, full=100), lr=rt.pick(smoke=1e-2, laptop=5e-3, full=1e-3),
-                         patience=rt.pick(smoke=None, laptop=4, full=10), progress=False)
-train_loader = data.train.loader(100, seed=rt.seed)
-val_loader = data.val.loader(500, shuffle=False)
-made = MADE(made_cfg).init_from_marginals(data.train.x).to(rt.device)  # start at independent pixels
-made_hist = fit_or_load(made, train_loader, val_loader, made_train, checkpoint_dir=rt.checkpoint_dir, budget=rt.budget)
+made, made_hist = load_model("made", rt)  # preset "made": 500 hidden units at laptop, 8000 (the paper's) at full
 nll["MADE"] = mean_nll(made, test_loader)
 made_train_nll = mean_nll(made, data.train.loader(1000, shuffle=False))
-print(f"MADE {made_cfg.hidden}: train NLL {made_train_nll:.1f}, test NLL {nll['MADE']:.1f} nats ({made_hist.seconds:.0f} s)")
+print(f"MADE {made.cfg.hidden}: train NLL {made_train_nll:.1f}, test NLL {nll['MADE']:.1f} nats ({made_hist.seconds:.0f} s)")
 
 # %%
-fvsbn = MADE(MADEConfig(hidden=())).init_from_marginals(data.train.x).to(rt.device)
-fvsbn_train = TrainConfig(epochs=rt.pick(smoke=1, laptop=15, full=50), lr=1e-2, progress=False)
-fit_or_load(fvsbn, train_loader, val_loader, fvsbn_train, checkpoint_dir=rt.checkpoint_dir, budget=rt.budget, name="fvsbn")
+fvsbn, _ = load_model("fvsbn", rt)  # MADEConfig(hidden=()): no hidden layer
 nll["FVSBN"] = mean_nll(fvsbn, test_loader)
 print(f"FVSBN (logistic conditionals): test NLL {nll['FVSBN']:.1f} nats")
 
@@ -256,10 +248,8 @@ rt.record("made_train_seconds", made_hist.seconds, "s")
 patches = data.train.x[:, :, 12:15, 12:15].contiguous()  # centre 3x3 patch of every training image
 patch_made = MADE(MADEConfig(shape=(1, 3, 3), hidden=(32,), num_masks=4, order_agnostic=True)).to(rt.device)
 patch_loader = DataLoader(TensorDataset(patches), batch_size=100, shuffle=True, generator=torch.Generator().manual_seed(rt.seed))
-fit_or_load(patch_made, patch_loader, None,
-            TrainConfig(epochs=rt.pick(smoke=5, laptop=10, full=10), lr=1e-2, progress=False),
-            checkpoint_dir=rt.checkpoint_dir, budget=rt.budget, name="patch")
-grid9 = all_binary_images((1, 3, 3)).to(rt.device)
+rt.fit_or_load(patch_made, patch_loader, None, TrainConfig(epochs=rt.pick(smoke=5, laptop=10, full=10), lr=1e-2, progress=False), name="patch")
+grid9 = all_images((1, 3, 3)).to(rt.device)
 with torch.no_grad():
     mass_mixture = torch.logsumexp(patch_made.log_prob(grid9, ensemble=4), 0).exp().item()
     mass_logit_avg = torch.logsumexp(logit_average_log_prob(patch_made, grid9, 4), 0).exp().item()
@@ -273,11 +263,8 @@ assert abs(mass_logit_avg - 1) > 0.01, "averaged logits are not a distribution"
 # cannot be compared with anything.
 
 # %%
-K = rt.pick(smoke=4, laptop=8, full=32)
-oa_cfg = MADEConfig(hidden=made_cfg.hidden, num_masks=K, order_agnostic=True, seed=1)
-oa_made = MADE(oa_cfg).init_from_marginals(data.train.x).to(rt.device)
-oa_train = TrainConfig(epochs=rt.pick(smoke=2, laptop=40, full=100), lr=made_train.lr, patience=made_train.patience, progress=False)
-oa_hist = fit_or_load(oa_made, train_loader, val_loader, oa_train, checkpoint_dir=rt.checkpoint_dir, budget=rt.budget, name="oa")
+oa_made, oa_hist = load_model("made-order-agnostic", rt)
+K = oa_made.cfg.num_masks  # 4 at smoke, 8 at laptop, 32 at full
 with torch.no_grad():
     x_test = data.test.x.to(rt.device)
     single = -oa_made.log_prob(x_test).mean().item()  # mask 0 alone
@@ -339,14 +326,9 @@ assert field_stacked.sum() > field_masked.sum()
 # the full budget.
 
 # %%
-pcnn_cfg = PixelCNNConfig(channels=rt.pick(smoke=8, laptop=16, full=64), num_layers=rt.pick(smoke=4, laptop=5, full=7))
-pcnn_train = TrainConfig(epochs=rt.pick(smoke=1, laptop=6, full=30), max_steps=rt.pick(smoke=80, laptop=None, full=None),
-                         lr=rt.pick(smoke=1e-2, laptop=3e-3, full=1e-3), patience=rt.pick(smoke=None, laptop=3, full=5), progress=False)
-pcnn = PixelCNN(pcnn_cfg).to(rt.device)
-pcnn_hist = fit_or_load(pcnn, data.train.loader(32, seed=rt.seed), val_loader, pcnn_train,
-                        checkpoint_dir=rt.checkpoint_dir, budget=rt.budget)
+pcnn, pcnn_hist = load_model("pixelcnn", rt)
 nll["PixelCNN"] = mean_nll(pcnn, test_loader)
-print(f"PixelCNN {pcnn_cfg.channels} ch x {pcnn_cfg.num_layers} layers: test NLL {nll['PixelCNN']:.1f} nats "
+print(f"PixelCNN {pcnn.cfg.channels} ch x {pcnn.cfg.num_layers} layers: test NLL {nll['PixelCNN']:.1f} nats "
       f"after {pcnn_hist.seconds:.0f} s ({pcnn_hist.step[-1]} steps)")
 rt.record("pixelcnn_train_seconds", pcnn_hist.seconds, "s")
 
@@ -479,7 +461,7 @@ tf_train = TrainConfig(epochs=rt.pick(smoke=1, laptop=15, full=50), max_steps=rt
 tf_loader = DataLoader(TensorDataset(windows(train_ids, 64, 32)), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(rt.seed))
 held_loader = DataLoader(TensorDataset(windows(held_ids, 64, 64)), batch_size=256)
 lm = CharTransformer(tf_cfg).to(rt.device)
-lm_hist = fit_or_load(lm, tf_loader, held_loader, tf_train, checkpoint_dir=rt.checkpoint_dir, budget=rt.budget)
+lm_hist = rt.fit_or_load(lm, tf_loader, held_loader, tf_train)
 lm_held = mean_nll(lm, held_loader) / 64
 lm_train = mean_nll(lm, DataLoader(TensorDataset(windows(train_ids, 64, 64)[:100]), batch_size=100)) / 64
 print(f"Transformer: held-out {lm_held:.2f} nats/char = {lm_held / math.log(2):.2f} bits/char; train {lm_train:.2f} ({lm_hist.seconds:.0f} s)")

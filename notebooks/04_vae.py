@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from course_utils import TrainConfig, fit_or_load, load_digits8x8, load_mnist5k, present, setup
+from course_utils import TrainConfig, load_digits8x8, load_mnist5k, load_model, present, setup
 from course_utils.models.independent import IndependentConfig, IndependentPixels
 from course_utils.lessons.linear_gaussian import LinearGaussian
 from course_utils.evaluation.likelihood import mean_nll
@@ -58,11 +58,10 @@ D8 = digits.num_dims
 
 
 def train(model, data, epochs, name, labels=False, lr=1e-3, weight_decay=0.0, batch_size=100, patience=None):
-    """Train (or load) ``model`` on ``data`` with the course's fit_or_load; returns the history."""
+    """Train ``model`` on ``data`` (or load the checkpoint of the same run); returns the history."""
     cfg = TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, patience=patience, progress=False)
-    return fit_or_load(model.to(rt.device), data.train.loader(batch_size, seed=rt.seed, labels=labels),
-                       data.val.loader(500, shuffle=False, labels=labels), cfg,
-                       checkpoint_dir=rt.checkpoint_dir, budget=rt.budget, name=name)
+    return rt.fit_or_load(model.to(rt.device), data.train.loader(batch_size, seed=rt.seed, labels=labels),
+                          data.val.loader(500, shuffle=False, labels=labels), cfg, name=name)
 
 
 # %% [markdown]
@@ -244,11 +243,9 @@ assert torch.allclose(mine, gaussian_kl_standard(mu_t, lv_t)) and torch.allclose
 # numbers; a learned mixture prior and KL warm-up did not help here (we measured both).
 
 # %%
-MAIN = dict(latent_dim=16, hidden=rt.pick(smoke=128, laptop=256, full=256), depth=2, dropout=rt.pick(smoke=0.0, laptop=0.2, full=0.2))
-vae = VAE(VAEConfig(shape=(1, 8, 8), num_levels=17, **MAIN))
 with Stopwatch() as sw_main:
-    hist_main = train(vae, digits, epochs=rt.pick(smoke=12, laptop=400, full=1000), name="digits-main", batch_size=50,
-                      lr=rt.pick(smoke=2e-3, laptop=1e-3, full=1e-3), weight_decay=1e-3, patience=rt.pick(smoke=None, laptop=30, full=30))
+    vae, hist_main = load_model("vae-digits", rt)  # the preset: 16 latents, 2 x 256 hidden, dropout 0.2, weight decay 1e-3
+MAIN = dict(latent_dim=vae.cfg.latent_dim, hidden=vae.cfg.hidden, depth=vae.cfg.depth, dropout=vae.cfg.dropout)
 print(f"trained for {len(hist_main.epoch)} epochs in {sw_main.seconds:.1f} s; best validation -ELBO {hist_main.best_val_loss:.2f} nats")
 fig = training_curves(hist_main, title="VAE on the 8x8 digits: training and validation -ELBO", ylabel="-ELBO (nats)")
 rt.save_figure(fig, "digits_training")
@@ -325,7 +322,7 @@ def realism(images):
 gen = torch.Generator().manual_seed(1)
 decoded = {"real test digits": digits.test.x[:200], "VAE: z ~ p(z)": vae.sample(200, gen, mean=True),
            "AE: z ~ N(0, I)": ae.decode(torch.randn(200, MAIN["latent_dim"], generator=gen).to(dev)),
-           "AE: z ~ matched Gaussian": ae.sample(200, gen)}
+           "AE: z ~ matched Gaussian": ae.sample(200, gen, mean=True)}
 scores = {name: realism(imgs) for name, imgs in decoded.items()}
 for name, (ent, dist) in scores.items():
     print(f"{name:26s} entropy {ent:.3f} nats | distance to nearest training digit {dist:.2f}")
@@ -568,11 +565,8 @@ rt.record("cvae_class_hit_rate", hit_rate, "fraction")
 
 # %%
 mnist = load_mnist5k()
-vae_m = VAE(VAEConfig(shape=(1, 28, 28), num_levels=2, latent_dim=rt.pick(smoke=16, laptop=32, full=32),
-                      hidden=rt.pick(smoke=128, laptop=400, full=500), depth=rt.pick(smoke=1, laptop=2, full=2)))
 with Stopwatch() as sw_m:
-    train(vae_m, mnist, epochs=rt.pick(smoke=3, laptop=60, full=300), name="mnist", lr=2e-3, weight_decay=1e-5,
-          patience=rt.pick(smoke=None, laptop=10, full=20))
+    vae_m, _ = load_model("vae-mnist", rt)  # Bernoulli decoder; 32 latents, 2 x 400 hidden at laptop
 b_m = evaluate_bounds(vae_m, mnist.test.x, ks=rt.pick(smoke=(1, 10), laptop=(1, 10, 100), full=(1, 10, 100, 1000)))
 nll_ind_m = mean_nll(IndependentPixels(IndependentConfig()).fit_closed_form(mnist.train.x), mnist.test.loader(500, shuffle=False))
 print("binarised MNIST test: " + ", ".join(f"-L_{k} {-v.mean():.1f}" for k, v in b_m.items()) + " nats")

@@ -86,7 +86,8 @@ def test_text_split_and_windows():
 
 def test_render_samples():
     text = load_sklearn_text()
-    model = CharTransformer(CharTransformerConfig(vocab_size=len(text.vocab), block_size=32, n_layer=1, n_head=2, n_embd=16))
+    model = CharTransformer(CharTransformerConfig(vocab_size=len(text.vocab), block_size=32, n_layer=1, n_head=2, n_embd=16)).train()
     fig = render_samples(model, text, prompt="The ", temperature=0.5, top_k=5, top_p=0.9, n=2, length=10)
     assert len(fig.axes) == 2
+    assert model.training, "drawing the widget leaves a model that is training in training mode"
     plt.close(fig)

@@ -40,3 +40,21 @@ def test_mean_nll_refuses_models_without_a_likelihood(digits):
     model.log_prob_kind = LogProbKind.UNNORMALISED
     with pytest.raises(ValueError, match="gives no NLL"):
         mean_nll(model, digits.test.loader(100))
+
+
+def test_mean_nll_passes_the_labels_of_an_xy_loader(digits):
+    from course_utils.models.vae import VAE, VAEConfig
+
+    torch.manual_seed(0)
+    cvae = VAE(VAEConfig((1, 8, 8), num_levels=17, latent_dim=2, hidden=16, num_classes=10))
+    x, y = digits.test.x[:40], digits.test.y[:40]
+    loader = digits.test.loader(20, shuffle=False, labels=True)
+    torch.manual_seed(1)
+    via_loader = mean_nll(cvae, [(x[:20], y[:20]), (x[20:], y[20:])], k=50, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    g = torch.Generator().manual_seed(0)
+    by_hand = -torch.cat([cvae.log_prob(x[:20], y=y[:20], k=50, generator=g), cvae.log_prob(x[20:], y=y[20:], k=50, generator=g)]).double().mean()
+    assert via_loader == pytest.approx(by_hand.item(), rel=1e-6)
+    assert loader.dataset.tensors[1].dtype == torch.int64
+    with pytest.raises(ValueError, match="conditional: pass y="):
+        mean_nll(cvae, digits.test.loader(20, shuffle=False))

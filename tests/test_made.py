@@ -6,7 +6,8 @@ import torch
 from conftest import DEVICES
 from course_utils.base import LogProbKind
 from course_utils.nn.masked import MaskedConv2d, MaskedLinear, conv_mask
-from course_utils.models.made import MADE, MADEConfig, all_binary_images
+from course_utils.evaluation.likelihood import all_images
+from course_utils.models.made import MADE, MADEConfig
 from course_utils.lessons.autoregressive_views import logit_average_log_prob
 from course_utils.nn.masked import made_degrees, made_masks
 
@@ -72,7 +73,7 @@ def test_log_prob_normalised_on_a_tiny_space(order_agnostic):
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(4)  # sharper conditionals make the check meaningful
-    grid = all_binary_images((1, 2, 2))
+    grid = all_images((1, 2, 2))
     assert grid.shape == (16, 1, 2, 2)
     for k in range(3):
         model.set_mask(k)

@@ -1,22 +1,15 @@
 """Causal tables and the mixture of Bernoullis: normalisation, closed forms, sampling, errors."""
 
-import itertools
-
 import pytest
 import torch
 
 from conftest import DEVICES
 from course_utils.base import GenerativeModel, LogProbKind
+from course_utils.evaluation.likelihood import all_images
 from course_utils.models.tables import (CausalTable, MixtureConfig, MixtureOfBernoullis, TableConfig, fit_baselines,
                                         neighbour_index)
 
 NEIGHBOURS = (0, 1, 2, 4, 8, 12)
-
-
-def all_binary_images(shape):
-    """Every binary image of ``shape`` (C, H, W), shape (2^D, C, H, W)."""
-    d = shape[0] * shape[1] * shape[2]
-    return torch.tensor(list(itertools.product((0.0, 1.0), repeat=d))).view(-1, *shape)
 
 
 def random_binary(n, shape, p=0.3, seed=0):
@@ -27,14 +20,14 @@ def random_binary(n, shape, p=0.3, seed=0):
 def test_table_probabilities_sum_to_one_on_4x4(neighbours):
     shape = (1, 4, 4)
     model = CausalTable(TableConfig(shape, neighbours, alpha=0.5)).fit_counts(random_binary(200, shape))
-    grid = all_binary_images(shape)  # 65,536 images
+    grid = all_images(shape)  # 65,536 images
     assert torch.logsumexp(model.log_prob(grid).double(), 0).item() == pytest.approx(0.0, abs=1e-4)
 
 
 def test_mixture_probabilities_sum_to_one_on_4x4():
     shape = (1, 4, 4)
     model = MixtureOfBernoullis(MixtureConfig(shape, components=5)).fit_em(random_binary(200, shape), 10, torch.Generator().manual_seed(0))
-    grid = all_binary_images(shape)
+    grid = all_images(shape)
     assert torch.logsumexp(model.log_prob(grid).double(), 0).item() == pytest.approx(0.0, abs=1e-4)
     r = model.responsibilities(grid[:7])
     assert r.shape == (7, 5) and torch.allclose(r.sum(1), torch.ones(7))
@@ -95,7 +88,7 @@ def test_samples_follow_the_model(neighbours):
     s = model.sample(20000, generator=torch.Generator().manual_seed(0))
     code = (s.flatten(1).long() * torch.tensor([8, 4, 2, 1])).sum(1)
     freq = torch.bincount(code, minlength=16).float() / len(code)
-    probs = model.log_prob(all_binary_images(shape)).exp()
+    probs = model.log_prob(all_images(shape)).exp()
     assert torch.allclose(freq, probs, atol=0.015)
 
 

@@ -128,21 +128,22 @@ def test_training_objectives():
     fb = VAE(small(free_bits=5.0)).train()
     fb.load_state_dict(plain.state_dict())
     torch.manual_seed(0)
-    l_plain = plain.loss(x)
+    l_plain = plain.training_loss(x, step=1)
     torch.manual_seed(0)
-    l_fb = fb.loss(x)
+    l_fb = fb.training_loss(x, step=1)
     assert l_fb >= l_plain - 1e-5  # a floor on the KL can only raise the loss
     warm = VAE(small(kl_warmup_steps=10))
-    assert warm.kl_weight() == 0.0
-    warm.steps_done.fill_(5)
-    assert warm.kl_weight() == pytest.approx(0.5)
+    assert warm.kl_weight(step=1) == 0.0 and warm.kl_weight(step=6) == pytest.approx(0.5) and warm.kl_weight(step=500) == 1.0
+    torch.manual_seed(2)
+    parts = warm.elbo(x)
+    torch.manual_seed(2)
+    assert torch.allclose(warm.training_loss(x, step=6), -parts.rec.mean() + 0.5 * parts.kl.mean()), "the warm-up weighs the KL by step"
     iwae = VAE(small(train_k=5)).train()
-    assert torch.isfinite(iwae.loss(x))
-    plain.eval()
+    assert torch.isfinite(iwae.training_loss(x, step=1))
     torch.manual_seed(1)
     a = plain.loss(x)
     torch.manual_seed(1)
-    assert torch.allclose(a, -plain.elbo(x).elbo.mean())  # eval mode: the plain -ELBO
+    assert torch.allclose(a, -plain.elbo(x).elbo.mean())  # the loss (validation) is the plain -ELBO
 
 
 def test_training_lowers_loss_and_checkpoint_roundtrip(tmp_path):
@@ -151,8 +152,7 @@ def test_training_lowers_loss_and_checkpoint_roundtrip(tmp_path):
     model = VAE(small())
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=16)
     h = fit(model, loader, loader, TrainConfig(epochs=8, lr=3e-3, progress=False))
-    assert h.val_loss[-1] < h.val_loss[0]
-    assert int(model.steps_done) == 32
+    assert h.val_loss[-1] < h.val_loss[0] and h.step[-1] == 32
     path = save_checkpoint(tmp_path / "v.pt", model, h)
     other = VAE(small())
     load_checkpoint(path, other)
@@ -166,7 +166,9 @@ def test_conditional_vae():
     assert torch.isfinite(model.loss(x, y))
     assert model.log_prob(x, k=3, y=y).shape == (6,)
     assert model.sample(4, y=torch.tensor([1, 1, 2, 2])).shape == (4, 1, 4, 4)
-    assert model.sample(4).shape == (4, 1, 4, 4)
+    assert model.sample(4, y=3).shape == (4, 1, 4, 4)
+    with pytest.raises(ValueError, match="conditional: pass y="):
+        model.sample(4)
     with pytest.raises(ValueError, match="conditional"):
         model.loss(x)
     with pytest.raises(ValueError):
@@ -182,8 +184,8 @@ def test_bad_input():
         model.loss(images(3, 17))
     with pytest.raises(ValueError, match="shape"):
         model.loss(torch.zeros(3, 1, 8, 8))
-    with pytest.raises(ValueError, match="not conditional"):
-        model.loss(images(3, 2), torch.zeros(3))
+    with pytest.raises(ValueError, match="unconditional"):
+        model.loss(images(3, 2), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError):
         VAEConfig(prior="flow")
     with pytest.raises(ValueError):
@@ -197,7 +199,9 @@ def test_autoencoder_and_analysis_helpers():
     assert ae.log_prob_kind is LogProbKind.NONE and torch.isfinite(ae.loss(x))
     ae.fit_code_distribution(x)
     s = ae.sample(5, torch.Generator().manual_seed(0))
-    assert s.shape == (5, 1, 4, 4) and 0 <= s.min() and s.max() <= 1
+    assert s.shape == (5, 1, 4, 4) and torch.equal(s * 16, torch.round(s * 16)), "sampled pixels lie on the 17-level grid"
+    m = ae.sample(5, torch.Generator().manual_seed(0), mean=True)
+    assert 0 <= m.min() and m.max() <= 1
     vae = VAE(small())
     n, var = active_units(vae, x)
     assert 0 <= n <= 3 and var.shape == (3,)

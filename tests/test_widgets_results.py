@@ -3,7 +3,7 @@ import json
 import matplotlib.pyplot as plt
 import pytest
 
-from course_utils.results import claim_status, read_results, record
+from course_utils.results import claim_status, read_results
 from course_utils.runtime import setup
 from course_utils.widgets import Panel, make_control, present
 

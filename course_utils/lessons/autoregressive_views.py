@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..base import check_images
+from ..base import check_images, eval_mode
 from ..data import CharText
 from ..models.char_transformer import CharTransformer, filter_logits
 from ..models.made import MADE
@@ -38,12 +38,8 @@ def input_gradient(model: PixelCNN, pixel: tuple[int, int], x: Tensor | None = N
     if x is None:
         x = (torch.rand(1, 1, h, w, generator=torch.Generator().manual_seed(0)) < 0.5).float()
     x = x.to(model.device).clone().requires_grad_(True)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model), torch.enable_grad():
         (grad,) = torch.autograd.grad(model.logits(x)[:, :, i, j].sum(), x)
-    finally:
-        model.train(was_training)
     return grad.abs().sum(0)[0].cpu()
 
 
@@ -62,8 +58,7 @@ def render_samples(
     import matplotlib.pyplot as plt
 
     ids = text.encode(prompt)
-    with torch.no_grad():
-        model.eval()
+    with torch.no_grad(), eval_mode(model):  # the model's train/eval mode is restored afterwards
         inp = torch.cat([torch.tensor([model.bos]), ids]).unsqueeze(0).to(model.device)
         logits = model(inp)[0, -1]
         probs = torch.softmax(filter_logits(logits, temperature, top_k or None, top_p), -1).cpu()

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import Tensor
 
+from ..base import eval_mode
 from ..models.vae import VAE, gaussian_kl_standard
 
 
@@ -37,19 +38,15 @@ def mean_kl_per_dim(model: VAE, x: Tensor, y: Tensor | None = None) -> Tensor:
 def evaluate_bounds(model: VAE, x: Tensor, ks: tuple[int, ...] = (1, 10, 100, 1000), y: Tensor | None = None,
                     seed: int = 0, batch: int = 500) -> dict[int, Tensor]:
     """Per-example bounds (N,) for every k over all of ``x`` (k = 1: the closed-form-KL ELBO)."""
-    was = model.training
-    model.eval()
     gen = torch.Generator(device=model.device).manual_seed(seed)
     out: dict[int, Tensor] = {}
-    try:
+    with eval_mode(model):
         for k in ks:
             parts = []
             for s in range(0, x.shape[0], batch):
                 yb = None if y is None else y[s : s + batch]
                 parts.append(model.log_prob(x[s : s + batch].to(model.device), k=k, y=yb, generator=gen).double().cpu())
             out[k] = torch.cat(parts)
-    finally:
-        model.train(was)
     return out
 
 

@@ -30,14 +30,13 @@ Text: the dataset descriptions shipped with scikit-learn (``sklearn/datasets/des
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..base import GenerativeModel, LogProbKind
+from ..base import GenerativeModel, LogProbKind, eval_mode
 from ..draws import categorical
 from ..nn.attention import KVCache, TransformerBlock
 
@@ -119,22 +118,29 @@ class CharTransformer(GenerativeModel):
         if x.numel() and (x.min() < 0 or x.max() >= self.cfg.vocab_size):
             raise ValueError(f"ids must lie in 0..{self.cfg.vocab_size - 1}.")
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        """One example is a sequence of at most ``block_size`` character ids."""
+        return (self.cfg.block_size,)
+
+    def log_prob(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Exact log p(x_1..x_T) in nats, shape (B,)."""
+        self.labels(y, x.shape[0])
         self._check(x)
         inp = torch.cat([torch.full_like(x[:, :1], self.bos), x[:, :-1]], dim=1)  # BOS, x_1 .. x_{T-1}
         logp = F.log_softmax(self(inp), dim=-1)
         return logp.gather(-1, x.unsqueeze(-1)).squeeze(-1).sum(1)
 
-    def loss(self, x: Tensor) -> Tensor:
+    def loss(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Mean NLL in nats per character."""
-        return -self.log_prob(x).mean() / x.shape[1]
+        return -self.log_prob(x, y).mean() / x.shape[1]
 
     @torch.no_grad()
     def sample(
         self,
         n: int,
         generator: torch.Generator | None = None,
+        y: Tensor | None = None,
         length: int | None = None,
         prompt: Tensor | None = None,
         temperature: float = 1.0,
@@ -152,9 +158,8 @@ class CharTransformer(GenerativeModel):
         length = room + 1 if length is None else length
         if length < 1 or length > room + 1:
             raise ValueError(f"length must be in 1..{room + 1} (block_size - prompt); got {length}.")
-        was_training = self.training
-        self.eval()
-        try:
+        self.labels(y, n)
+        with eval_mode(self):
             seq = torch.cat([torch.tensor([self.bos]), prompt.cpu()]).to(self.device).expand(n, -1).contiguous()
             cache = KVCache(self.cfg.n_layer) if use_cache else None
             new = seq
@@ -165,6 +170,4 @@ class CharTransformer(GenerativeModel):
                 out.append(nxt)
                 seq = torch.cat([seq, nxt], dim=1)
                 new = nxt
-        finally:
-            self.train(was_training)
         return torch.cat(out, dim=1)

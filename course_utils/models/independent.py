@@ -8,7 +8,7 @@ trained one can be checked against the formula.
 | here            | math                                  |
 |-----------------|---------------------------------------|
 | ``logits``      | theta, shape (K, C, H, W)             |
-| ``levels``      | integer grey level of each pixel, 0..K-1 |
+| ``to_levels``   | integer grey level of each pixel, 0..K-1 |
 | ``alpha``       | additive (Laplace / Jeffreys) smoothing of the counts |
 """
 
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..base import GenerativeModel, LogProbKind, check_images
+from ..data import from_levels, to_levels
 from ..draws import categorical
 
 
@@ -36,7 +37,7 @@ class IndependentConfig:
 
 
 class IndependentPixels(GenerativeModel):
-    """Independent categorical pixels; ``x`` in [0, 1] with level ``round(x * (K - 1))``."""
+    """Independent categorical pixels of images ``x`` on the course's scale, ``level / (K - 1)``."""
 
     family = "independent"
     log_prob_kind = LogProbKind.EXACT
@@ -45,22 +46,20 @@ class IndependentPixels(GenerativeModel):
         super().__init__(cfg)
         self.logits = nn.Parameter(torch.zeros(cfg.num_levels, *cfg.shape))
 
-    def levels(self, x: Tensor) -> Tensor:
-        """Integer levels (B, C, H, W) of images ``x`` in [0, 1]."""
-        check_images(x, self.cfg.shape)
-        return torch.round(x * (self.cfg.num_levels - 1)).long()
-
-    def log_prob(self, x: Tensor) -> Tensor:
+    def log_prob(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Exact log p(x) in nats, shape (B,)."""
+        self.labels(y, x.shape[0])
+        check_images(x, self.cfg.shape)
+        lv = to_levels(x, self.cfg.num_levels)
         log_p = F.log_softmax(self.logits, dim=0)  # (K, C, H, W)
-        lv = self.levels(x)
         picked = log_p.unsqueeze(0).expand(lv.shape[0], *log_p.shape).gather(1, lv.unsqueeze(1)).squeeze(1)
         return picked.flatten(1).sum(1)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, y: Tensor | None = None) -> Tensor:
+        self.labels(y, n)
         logits = self.logits.movedim(0, -1).expand(n, *self.cfg.shape, self.cfg.num_levels)
-        return categorical(logits, generator).float() / (self.cfg.num_levels - 1)
+        return from_levels(categorical(logits, generator), self.cfg.num_levels)
 
     @torch.no_grad()
     def fit_closed_form(self, x: Tensor, alpha: float = 0.5) -> "IndependentPixels":
@@ -70,7 +69,8 @@ class IndependentPixels(GenerativeModel):
         """
         if alpha < 0:
             raise ValueError(f"alpha must be non-negative; got {alpha}.")
-        lv = self.levels(x.to(self.device))
+        check_images(x, self.cfg.shape)
+        lv = to_levels(x.to(self.device), self.cfg.num_levels)
         counts = F.one_hot(lv, self.cfg.num_levels).sum(0).movedim(-1, 0).float()  # (K, C, H, W)
         self.logits.copy_(torch.log(counts + alpha) - torch.log(torch.tensor(x.shape[0] + self.cfg.num_levels * alpha)))
         return self

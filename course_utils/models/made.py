@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..base import GenerativeModel, LogProbKind, check_images
+from ..base import GenerativeModel, LogProbKind, check_images, eval_mode
 from ..nn.masked import MaskedLinear, made_degrees, made_masks
 from ..draws import uniform
 
@@ -80,7 +80,6 @@ class MADE(GenerativeModel):
         self.layers = nn.ModuleList(MaskedLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.register_buffer("order", torch.arange(cfg.num_dims), persistent=False)  # m^0: position of each input
         self.mask_index = -1
-        self._train_steps = 0
         self.set_mask(0)
 
     # -- masks ----------------------------------------------------------------------------
@@ -139,27 +138,30 @@ class MADE(GenerativeModel):
             self.set_mask(previous)
         return torch.stack(parts)
 
-    def log_prob(self, x: Tensor, ensemble: int = 1) -> Tensor:
+    def log_prob(self, x: Tensor, y: Tensor | None = None, ensemble: int = 1) -> Tensor:
         """Exact log p(x) in nats, shape (B,). ``ensemble=K`` averages the likelihoods of masks 0..K-1."""
+        self.labels(y, x.shape[0])
         check_images(x, self.cfg.shape, binary=True)
         if not 1 <= ensemble <= self.cfg.num_masks:
             raise ValueError(f"ensemble must be in 1..{self.cfg.num_masks} (the masks the model was trained with); got {ensemble}.")
         parts = self.per_mask(self._log_prob_current, x, ensemble)  # (K, B)
         return torch.logsumexp(parts, 0) - math.log(ensemble)  # log of the mean likelihood
 
-    def loss(self, x: Tensor) -> Tensor:
-        """Mean NLL (nats per image). In training mode each call moves on to the next mask set."""
-        if self.training and self.cfg.num_masks > 1:
-            check_images(x, self.cfg.shape, binary=True)
-            self.set_mask(self._train_steps % self.cfg.num_masks)
-            self._train_steps += 1
-            return -self._log_prob_current(x).mean()
-        return -self.log_prob(x).mean()
+    def training_loss(self, x: Tensor, y: Tensor | None = None, *, step: int) -> Tensor:
+        """Mean NLL (nats per image) under mask set ``(step - 1) mod num_masks``: order-agnostic
+        training cycles through the mask sets, one per minibatch."""
+        if self.cfg.num_masks == 1:
+            return self.loss(x, y)
+        self.labels(y, x.shape[0])
+        check_images(x, self.cfg.shape, binary=True)
+        self.set_mask((step - 1) % self.cfg.num_masks)
+        return -self._log_prob_current(x).mean()
 
     # -- sampling -------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, mask_index: int = 0) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, y: Tensor | None = None, mask_index: int = 0) -> Tensor:
         """``n`` binary images ``(n, C, H, W)``, one network pass per pixel, in mask ``mask_index``'s order."""
+        self.labels(y, n)
         x = torch.zeros(n, *self.cfg.shape, device=self.device)
         return self.complete(x, torch.zeros(self.cfg.shape, dtype=torch.bool), generator, mask_index=mask_index)
 
@@ -173,34 +175,23 @@ class MADE(GenerativeModel):
         check_images(x, self.cfg.shape, binary=True)
         if tuple(known.shape) != self.cfg.shape:
             raise ValueError(f"known must be a bool mask of shape {self.cfg.shape}; got {tuple(known.shape)}.")
-        was_training, previous = self.training, max(self.mask_index, 0)
-        self.eval()
+        previous = max(self.mask_index, 0)
         self.set_mask(mask_index)
         try:
-            order = self.sampling_order.cpu()
-            known_in_order = known.flatten().cpu()[order]
-            n_known = int(known_in_order.sum())
-            if not bool(known_in_order[:n_known].all()):
-                raise ValueError("complete() conditions exactly only when the known pixels come first in the model's ordering.")
-            out = x.flatten(1).clone()
-            u = uniform((x.shape[0], self.cfg.num_dims), generator, x.device)  # all the randomness, drawn up front
-            for d in order[n_known:].tolist():  # one pass of the network per generated pixel
-                p = torch.sigmoid(self.logits(out.view_as(x))[:, d])
-                out[:, d] = (u[:, d] < p).float()
+            with eval_mode(self):
+                order = self.sampling_order.cpu()
+                known_in_order = known.flatten().cpu()[order]
+                n_known = int(known_in_order.sum())
+                if not bool(known_in_order[:n_known].all()):
+                    raise ValueError("complete() conditions exactly only when the known pixels come first in the model's ordering.")
+                out = x.flatten(1).clone()
+                u = uniform((x.shape[0], self.cfg.num_dims), generator, x.device)  # all the randomness, drawn up front
+                for d in order[n_known:].tolist():  # one pass of the network per generated pixel
+                    p = torch.sigmoid(self.logits(out.view_as(x))[:, d])
+                    out[:, d] = (u[:, d] < p).float()
         finally:
             self.set_mask(previous)
-            self.train(was_training)
         return out.view_as(x)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", hidden={self.cfg.hidden}, num_masks={self.cfg.num_masks}"
-
-
-def all_binary_images(shape: tuple[int, int, int]) -> Tensor:
-    """Every binary image of ``shape`` (at most 2^16 of them), shape (2^D, C, H, W), raster order."""
-    d = math.prod(shape)
-    if d > 16:
-        raise ValueError(f"2^{d} images is too many to enumerate; use at most 16 pixels.")
-    codes = torch.arange(2**d).unsqueeze(1)
-    bits = (codes >> torch.arange(d - 1, -1, -1)) & 1  # most significant bit = first pixel
-    return bits.float().view(-1, *shape)

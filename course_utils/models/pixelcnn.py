@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..base import GenerativeModel, LogProbKind, check_images
+from ..base import GenerativeModel, LogProbKind, check_images, eval_mode
+from ..data import from_levels, to_levels
 from ..nn.masked import MaskedConv2d
 from ..draws import uniform
 
@@ -135,18 +136,17 @@ class PixelCNN(GenerativeModel):
         cfg = self.cfg
         return cfg.kernel_size // 2 + (cfg.num_layers - 1) * (cfg.kernel_size_b // 2) + int(cfg.two_stack)
 
-    def levels(self, x: Tensor) -> Tensor:
-        check_images(x, self.cfg.shape)
-        return torch.round(x * (self.cfg.num_levels - 1)).long()
-
-    def log_prob(self, x: Tensor) -> Tensor:
+    def log_prob(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Exact log p(x) in nats, shape (B,)."""
-        lv = self.levels(x)
+        self.labels(y, x.shape[0])
+        check_images(x, self.cfg.shape)
+        lv = to_levels(x, self.cfg.num_levels)
         return -F.cross_entropy(self.logits(x), lv[:, 0], reduction="none").flatten(1).sum(1)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, y: Tensor | None = None) -> Tensor:
         """``n`` images ``(n, 1, H, W)`` in [0, 1]: one network pass per pixel, in raster order."""
+        self.labels(y, n)
         x = torch.zeros(n, *self.cfg.shape, device=self.device)
         return self.complete(x, torch.zeros(self.cfg.shape, dtype=torch.bool), generator)
 
@@ -164,9 +164,7 @@ class PixelCNN(GenerativeModel):
         n_known = int(flat.sum())
         if not bool(flat[:n_known].all()):
             raise ValueError("complete() conditions exactly only when the known pixels come first in raster order.")
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             out = x.clone()
             k = self.cfg.num_levels
             _, _, w = self.cfg.shape
@@ -177,9 +175,7 @@ class PixelCNN(GenerativeModel):
                 top = max(0, i - reach)  # rows above the receptive field cannot change row i: skip them
                 cdf = torch.softmax(self.logits(out[:, :, top : i + 1])[:, :, -1, j], dim=1).cumsum(1)  # (n, K)
                 level = (cdf < u[:, d : d + 1] * cdf[:, -1:]).sum(1).clamp(max=k - 1)
-                out[:, 0, i, j] = level.float() / (k - 1)
-        finally:
-            self.train(was_training)
+                out[:, 0, i, j] = from_levels(level, k)
         return out
 
 

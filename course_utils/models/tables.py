@@ -156,8 +156,9 @@ class CausalTable(GenerativeModel):
         return self
 
     # -- the interface ---------------------------------------------------------------------------
-    def log_prob(self, x: Tensor) -> Tensor:
+    def log_prob(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Exact log p(x) in nats, shape (B,)."""
+        self.labels(y, x.shape[0])
         ctx = self.context(x)  # (B, D)
         value = x.flatten(1).long()
         pixel = torch.arange(self.num_dims, device=x.device)
@@ -165,8 +166,9 @@ class CausalTable(GenerativeModel):
         return self.log_theta.flatten()[cell].sum(1)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, y: Tensor | None = None) -> Tensor:
         """``n`` images (n, C, H, W) in {0, 1}, drawn pixel by pixel in raster order."""
+        self.labels(y, n)
         if n < 1:
             raise ValueError(f"n must be positive; got {n}.")
         device = self.log_theta.device
@@ -249,8 +251,9 @@ class MixtureOfBernoullis(GenerativeModel):
         log_px_k = xf @ lm.T - F.softplus(lm).sum(1)  # (B, K)
         return torch.log_softmax(self.logits_pi, 0) + log_px_k
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def log_prob(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Exact log p(x) in nats, shape (B,)."""
+        self.labels(y, x.shape[0])
         return torch.logsumexp(self.log_joint(x), dim=1)
 
     def responsibilities(self, x: Tensor) -> Tensor:
@@ -258,8 +261,9 @@ class MixtureOfBernoullis(GenerativeModel):
         return torch.softmax(self.log_joint(x), dim=1)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, y: Tensor | None = None) -> Tensor:
         """``n`` images (n, C, H, W) in {0, 1}: a component ``k ~ pi``, then independent pixels."""
+        self.labels(y, n)
         if n < 1:
             raise ValueError(f"n must be positive; got {n}.")
         k = categorical(self.logits_pi.expand(n, -1), generator)  # (n,)

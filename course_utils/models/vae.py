@@ -226,24 +226,16 @@ class VAE(GenerativeModel):
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
         self.prior = Prior(cfg)
-        self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
 
     # -- input handling ------------------------------------------------------------------
     def _inputs(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor | None]:
         check_images(x, self.cfg.shape, binary=self.cfg.num_levels == 2)
         return x.flatten(1), self._onehot(y, x.shape[0])
 
-    def _onehot(self, y: Tensor | None, n: int) -> Tensor | None:
-        if self.cfg.num_classes == 0:
-            if y is not None:
-                raise ValueError("This VAE is not conditional (num_classes=0): do not pass labels y.")
-            return None
-        if y is None:
-            raise ValueError(f"This is a conditional VAE: pass labels y (ints in 0..{self.cfg.num_classes - 1}).")
-        y = torch.as_tensor(y, device=self.device).long().reshape(-1)
-        if y.shape[0] != n or (y.numel() and (y.min() < 0 or y.max() >= self.cfg.num_classes)):
-            raise ValueError(f"y must hold {n} labels in 0..{self.cfg.num_classes - 1}; got shape {tuple(y.shape)}.")
-        return F.one_hot(y, self.cfg.num_classes).float()
+    def _onehot(self, y: Tensor | int | None, n: int) -> Tensor | None:
+        """Validated labels (see ``GenerativeModel.labels``) as one-hot rows (n, num_classes), or None."""
+        y = self.labels(y, n)
+        return None if y is None else F.one_hot(y, self.num_classes).float()
 
     # -- the bound -----------------------------------------------------------------------
     def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -283,25 +275,26 @@ class VAE(GenerativeModel):
         parts = [self.log_weights(x, min(per, k - s), y, generator) for s in range(0, k, per)]
         return torch.logsumexp(torch.cat(parts, 0), 0) - math.log(k)
 
-    def log_prob(self, x: Tensor, k: int = 1, y: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+    def log_prob(self, x: Tensor, y: Tensor | None = None, k: int = 1, generator: torch.Generator | None = None) -> Tensor:
         """A lower bound on log p(x), shape (B,): the ELBO for ``k = 1``, the IW bound for ``k > 1``."""
         if k == 1:
             return self.elbo(x, y, generator).elbo
         return self.iw_bound(x, k, y, generator)
 
     # -- training ------------------------------------------------------------------------
-    def kl_weight(self) -> float:
-        """The KL weight now: ``beta``, ramped up linearly over ``kl_warmup_steps``."""
+    def kl_weight(self, step: int) -> float:
+        """The KL weight at training step ``step`` (1, 2, ...): ``beta``, ramped up linearly from 0
+        over the first ``kl_warmup_steps`` steps."""
         if self.cfg.kl_warmup_steps == 0:
             return self.cfg.beta
-        return self.cfg.beta * min(1.0, float(self.steps_done) / self.cfg.kl_warmup_steps)
+        return self.cfg.beta * min(1.0, (step - 1) / self.cfg.kl_warmup_steps)
 
-    def loss(self, x: Tensor, *cond: Tensor) -> Tensor:
-        """Training: the configured objective (beta, warm-up, free bits, or IWAE with ``train_k``).
-        Evaluation mode: the plain mean -ELBO, so validation curves compare across settings."""
-        y = cond[0] if cond else None
-        if not self.training:
-            return -self.elbo(x, y).elbo.mean()
+    def loss(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """The mean -ELBO (nats per example): the validation loss, comparable across training settings."""
+        return -self.elbo(x, y).elbo.mean()
+
+    def training_loss(self, x: Tensor, y: Tensor | None = None, *, step: int) -> Tensor:
+        """The configured objective: -(rec - beta_step KL), with free bits if set, or -IWAE with ``train_k``."""
         if self.cfg.train_k > 1:
             return -self.iw_bound(x, self.cfg.train_k, y).mean()
         parts = self.elbo(x, y)
@@ -312,13 +305,7 @@ class VAE(GenerativeModel):
                 kl_term = parts.kl.mean().clamp_min(self.cfg.free_bits * self.cfg.latent_dim)
         else:
             kl_term = parts.kl.mean()
-        return -parts.rec.mean() + self.kl_weight() * kl_term
-
-    def train_step(self, batch: tuple[Tensor, ...], optimizers: list[torch.optim.Optimizer], clip_grad_norm: float | None) -> dict[str, Tensor]:
-        """The default step, then count it (the KL warm-up reads ``steps_done``)."""
-        out = super().train_step(batch, optimizers, clip_grad_norm)
-        self.steps_done += 1
-        return out
+        return -parts.rec.mean() + self.kl_weight(step) * kl_term
 
     # -- generation ----------------------------------------------------------------------
     @torch.no_grad()
@@ -329,13 +316,9 @@ class VAE(GenerativeModel):
         return flat.unflatten(-1, self.cfg.shape)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, y: Tensor | None = None, mean: bool = False) -> Tensor:
-        """``n`` images (n, C, H, W) in [0, 1]: z ~ p(z), then x ~ p(x | z) (or its mean).
-
-        A conditional VAE with no ``y`` cycles through the classes 0, 1, 2, ...
-        """
-        if self.cfg.num_classes and y is None:
-            y = torch.arange(n, device=self.device) % self.cfg.num_classes
+    def sample(self, n: int, generator: torch.Generator | None = None, y: Tensor | int | None = None, mean: bool = False) -> Tensor:
+        """``n`` images (n, C, H, W) in [0, 1]: z ~ p(z), then x ~ p(x | z [, y]) (or its mean)."""
+        self.labels(y, n)
         z = self.prior.sample(n, generator)
         return self.decode(z, y, mean=mean, generator=generator)
 
@@ -371,8 +354,9 @@ class Autoencoder(GenerativeModel):
         check_images(x, self.cfg.shape, binary=self.cfg.num_levels == 2)
         return self.encoder(x.flatten(1))[0]
 
-    def loss(self, x: Tensor, *cond: Tensor) -> Tensor:
+    def loss(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Mean reconstruction NLL -log p(x | z = mu(x)) (nats)."""
+        self.labels(y, x.shape[0])
         return -self.decoder.log_prob(x.flatten(1), self.encode(x)).mean()
 
     @torch.no_grad()
@@ -392,7 +376,10 @@ class Autoencoder(GenerativeModel):
         return self.decode(self.encode(x))
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Decoder means at ``n`` random codes from the matched Gaussian: (n, C, H, W)."""
+    def sample(self, n: int, generator: torch.Generator | None = None, y: Tensor | None = None, mean: bool = False) -> Tensor:
+        """``n`` images (n, C, H, W) decoded at random codes from the matched Gaussian: sampled pixels,
+        or the decoder means with ``mean=True``."""
+        self.labels(y, n)
         z = self.code_mean + self.code_std * normal((n, self.cfg.latent_dim), generator, self.device)
-        return self.decode(z)
+        flat = self.decoder.mean(z) if mean else self.decoder.sample(z, None, generator)
+        return flat.unflatten(-1, self.cfg.shape)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -44,8 +43,18 @@ def _execute_one(source: Path, out_dir: Path, timeout: int) -> dict:
         error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"[:300]
     wall = time.perf_counter() - start
     nbformat.write(nb, path)
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the kernel, reaped above
-    return {"notebook": source.stem, "wall_s": wall, "peak_mib": peak_kb / 1024, "error": error, "executed": str(path)}
+    return {"notebook": source.stem, "wall_s": wall, "peak_mib": children_peak_mib(), "error": error, "executed": str(path)}
+
+
+def children_peak_mib() -> float:
+    """Peak resident memory (MiB) of the largest finished child process (the kernel), or NaN where
+    the ``resource`` module does not exist (Windows). ``ru_maxrss`` is in KiB on Linux, bytes on macOS."""
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def write_html(executed: Path, html_dir: Path) -> Path:

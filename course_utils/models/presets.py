@@ -1,0 +1,147 @@
+"""Presets: the models the notebooks train, by name, so that any notebook can load them.
+
+A :class:`Preset` says, for each budget, which model (family and config), trained how
+(``TrainConfig``), on which dataset and batches. :func:`load_model` builds it on the runtime's
+device and calls ``fit_or_load`` with the runtime's checkpoint folder and budget: the notebook that
+teaches a model and notebook 09, which compares them all, use the same preset and so the same
+checkpoint, and whichever runs first trains it. A notebook adds its presets here when it is written.
+
+| preset                | notebook | family    | data                |
+|-----------------------|----------|-----------|---------------------|
+| ``made``              | 03       | made      | binarised MNIST-5k  |
+| ``made-order-agnostic`` | 03     | made      | binarised MNIST-5k  |
+| ``fvsbn``             | 03       | made (no hidden layer) | binarised MNIST-5k |
+| ``pixelcnn``          | 03       | pixelcnn  | binarised MNIST-5k  |
+| ``vae-digits``        | 04       | vae       | 8x8 digits          |
+| ``vae-mnist``         | 04       | vae       | binarised MNIST-5k  |
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..base import GenerativeModel
+from ..data import DatasetUnavailable, ImageData, load_dataset
+from ..runtime import Budget, Runtime, by_budget
+from ..train import History, TrainConfig
+from .made import MADE, MADEConfig
+from .pixelcnn import PixelCNN, PixelCNNConfig
+from .vae import VAE, VAEConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How one of the course's models is built and trained, per budget (see the module docstring)."""
+
+    name: str
+    notebook: str
+    dataset: Callable[[Budget], str]  # budget -> dataset name (course_utils.data.DATASETS)
+    build: Callable[[Budget], GenerativeModel]  # budget -> a new, untrained model
+    train: Callable[[Budget], TrainConfig]
+    batch_size: int = 100
+    val_batch_size: int = 500
+    labels: bool = False  # (x, y) batches for a conditional model
+    init: Callable[[GenerativeModel, ImageData], Any] | None = None  # e.g. MADE's start at the marginals
+    fallback_dataset: str | None = None  # used, with a printed sentence, when the dataset is not installed
+
+
+def _pick(**values: Any) -> Callable[[Budget], Any]:
+    return lambda budget: by_budget(budget, **values)
+
+
+PRESETS: dict[str, Preset] = {}
+
+
+def register(preset: Preset) -> Preset:
+    if preset.name in PRESETS:
+        raise ValueError(f"A preset named {preset.name!r} exists already.")
+    PRESETS[preset.name] = preset
+    return preset
+
+
+def _mnist(budget: Budget) -> str:
+    return "mnist-binarized" if budget == "full" else "mnist5k-binarized"
+
+
+def _made_train(budget: Budget) -> TrainConfig:
+    return TrainConfig(epochs=by_budget(budget, smoke=3, laptop=40, full=100), lr=by_budget(budget, smoke=1e-2, laptop=5e-3, full=1e-3),
+                       patience=by_budget(budget, smoke=None, laptop=4, full=10), progress=False)
+
+
+def _from_marginals(model: GenerativeModel, data: ImageData) -> None:
+    model.init_from_marginals(data.train.x.to(model.device))
+
+
+_MADE_HIDDEN = _pick(smoke=(256,), laptop=(500,), full=(8000,))  # the paper: 8000 hidden units
+
+register(Preset("made", "03_autoregressive", _mnist, lambda b: MADE(MADEConfig(hidden=_MADE_HIDDEN(b))), _made_train,
+                init=_from_marginals, fallback_dataset="mnist5k-binarized"))
+register(Preset(
+    "made-order-agnostic", "03_autoregressive", _mnist,
+    lambda b: MADE(MADEConfig(hidden=_MADE_HIDDEN(b), num_masks=by_budget(b, smoke=4, laptop=8, full=32), order_agnostic=True, seed=1)),
+    lambda b: TrainConfig(epochs=by_budget(b, smoke=2, laptop=40, full=100), lr=_made_train(b).lr, patience=_made_train(b).patience, progress=False),
+    init=_from_marginals, fallback_dataset="mnist5k-binarized",
+))
+register(Preset("fvsbn", "03_autoregressive", _mnist, lambda b: MADE(MADEConfig(hidden=())),
+                lambda b: TrainConfig(epochs=by_budget(b, smoke=1, laptop=15, full=50), lr=1e-2, progress=False),
+                init=_from_marginals, fallback_dataset="mnist5k-binarized"))
+register(Preset(
+    "pixelcnn", "03_autoregressive", _mnist,
+    lambda b: PixelCNN(PixelCNNConfig(channels=by_budget(b, smoke=8, laptop=16, full=64), num_layers=by_budget(b, smoke=4, laptop=5, full=7))),
+    lambda b: TrainConfig(epochs=by_budget(b, smoke=1, laptop=6, full=30), max_steps=by_budget(b, smoke=80, laptop=None, full=None),
+                          lr=by_budget(b, smoke=1e-2, laptop=3e-3, full=1e-3), patience=by_budget(b, smoke=None, laptop=3, full=5), progress=False),
+    batch_size=32, fallback_dataset="mnist5k-binarized",
+))
+register(Preset(
+    "vae-digits", "04_vae", lambda b: "digits8x8",
+    lambda b: VAE(VAEConfig(shape=(1, 8, 8), num_levels=17, latent_dim=16, hidden=by_budget(b, smoke=128, laptop=256, full=256), depth=2,
+                            dropout=by_budget(b, smoke=0.0, laptop=0.2, full=0.2))),
+    lambda b: TrainConfig(epochs=by_budget(b, smoke=12, laptop=400, full=1000), lr=by_budget(b, smoke=2e-3, laptop=1e-3, full=1e-3),
+                          weight_decay=1e-3, patience=by_budget(b, smoke=None, laptop=30, full=30), progress=False),
+    batch_size=50,
+))
+register(Preset(
+    "vae-mnist", "04_vae", lambda b: "mnist5k-binarized",
+    lambda b: VAE(VAEConfig(shape=(1, 28, 28), num_levels=2, latent_dim=by_budget(b, smoke=16, laptop=32, full=32),
+                            hidden=by_budget(b, smoke=128, laptop=400, full=500), depth=by_budget(b, smoke=1, laptop=2, full=2))),
+    lambda b: TrainConfig(epochs=by_budget(b, smoke=3, laptop=60, full=300), lr=2e-3, weight_decay=1e-5,
+                          patience=by_budget(b, smoke=None, laptop=10, full=20), progress=False),
+))
+
+
+def preset_data(preset: Preset, budget: Budget, quiet: bool = False) -> ImageData:
+    """The preset's dataset at ``budget`` (its fallback, with a printed sentence, when that one is missing)."""
+    try:
+        return load_dataset(preset.dataset(budget))
+    except DatasetUnavailable as missing:
+        if preset.fallback_dataset is None:
+            raise
+        if not quiet:
+            print(f"{missing} Using {preset.fallback_dataset} instead.")
+        return load_dataset(preset.fallback_dataset)
+
+
+def load_model(name: str, rt: Runtime, *, quiet: bool = False) -> tuple[GenerativeModel, History]:
+    """The model of preset ``name`` at ``rt.budget``, on ``rt.device``, with its training history.
+
+    Loads the checkpoint that the preset's notebook (or an earlier call) wrote under
+    ``rt.checkpoint_dir``; trains it first when there is none (resuming an interrupted run), and
+    says which and how long it took.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"No preset {name!r}; the presets are {', '.join(sorted(PRESETS))}.")
+    p = PRESETS[name]
+    data = preset_data(p, rt.budget, quiet)
+    model = p.build(rt.budget).to(rt.device)
+    if p.init is not None:
+        p.init(model, data)
+    start = time.perf_counter()
+    history = rt.fit_or_load(model, data.train.loader(p.batch_size, seed=rt.seed, labels=p.labels),
+                             data.val.loader(p.val_batch_size, shuffle=False, labels=p.labels), p.train(rt.budget), name=name)
+    if not quiet:
+        what = "loaded its checkpoint" if history.from_checkpoint else f"trained it in {history.seconds:.1f} s"
+        print(f"{name} ({p.notebook}, {rt.budget} budget, {data.name}): {what} ({time.perf_counter() - start:.1f} s); "
+              f"{sum(t.numel() for t in model.parameters()):,} parameters")
+    return model, history

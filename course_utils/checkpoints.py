@@ -23,7 +23,7 @@ import os
 import tempfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import torch
 
@@ -49,14 +49,14 @@ def config_hash(*configs: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def atomic_save(payload: dict[str, Any], path: str | os.PathLike) -> Path:
-    """``torch.save(payload)`` to ``path`` through a temporary file and a rename."""
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(file)`` on a temporary file beside ``path``, flush it to disk, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -64,6 +64,11 @@ def atomic_save(payload: dict[str, Any], path: str | os.PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_save(payload: dict[str, Any], path: str | os.PathLike) -> Path:
+    """``torch.save(payload)`` to ``path`` through a temporary file and a rename."""
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from course_utils.evaluation.features import (
     WEIGHTS_DIR,
     FeatureWeightsError,
     accuracy,
-    check_images,
+    check_sample_images,
     class_probabilities,
     extract_features,
     load_feature_net,
@@ -77,7 +77,7 @@ def test_bad_images_get_a_sentence():
     bad = torch.rand(2, 1, 28, 28)
     bad[0, 0, 3, 3] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
-        check_images(bad, 28)
+        check_sample_images(bad, 28)
 
 
 def test_training_is_deterministic_and_binarisation_augments():

@@ -258,7 +258,7 @@ def _load_inception(weights_path: str | Path | None, device: torch.device) -> nn
 
 
 # --------------------------------------------------------------------------- using them
-def check_images(x: Tensor, image_size: int | None, what: str = "images") -> None:
+def check_sample_images(x: Tensor, image_size: int | None, what: str = "images") -> None:
     """Raise a clear ``TypeError``/``ValueError`` unless ``x`` is (N, 1, S, S) floating point, finite, in [0, 1]."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{what} must be a torch.Tensor shaped (N, 1, H, W); got {type(x).__name__}.")
@@ -280,7 +280,7 @@ def check_images(x: Tensor, image_size: int | None, what: str = "images") -> Non
 
 
 def _run_batched(net: nn.Module, fn_name: str, x: Tensor, batch_size: int) -> Tensor:
-    check_images(x, getattr(net, "image_size", None))
+    check_sample_images(x, getattr(net, "image_size", None))
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive; got {batch_size}.")
     device = next(net.parameters()).device

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .features import check_images, extract_features, load_feature_net
+from .features import check_sample_images, extract_features, load_feature_net
 from .sample_quality import frechet_distance
 
 
@@ -131,7 +131,7 @@ def fd_with_floor(samples: Tensor, dataset: str = "mnist5k") -> FDResult:
     [0, 1], on any device (the feature network runs there). See the table in the module docstring.
     """
     spec = _protocol(dataset)
-    check_images(samples, spec.image_size, "samples")
+    check_sample_images(samples, spec.image_size, "samples")
     if samples.shape[0] != spec.n:
         raise ValueError(
             f"The FD protocol of {dataset} compares exactly N = {spec.n} samples (the size of its validation split, "

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..checkpoints import atomic_write
 from ..evaluation.features import (
     FEATURE_NETS,
     WEIGHTS_DIR,
@@ -104,20 +103,6 @@ def train(name: str, s: TrainSettings) -> DigitClassifier:
     return net.eval()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(SETTINGS), action="append", help="train only this network (repeatable)")
@@ -135,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         acc = {kind: round(accuracy(net, x, y), 2) for kind, (x, y) in classifier_test_sets(name).items()}
         data = checkpoint_bytes(name, net, {"test_grey": acc["grey"], "test_binarized": acc["binarized"]}, asdict(s))
         path = args.out / FEATURE_NETS[name].file
-        write_atomically(path, data)
+        atomic_write(path, lambda f: f.write(data))
         digest = hashlib.sha256(data).hexdigest()
         params = sum(p.numel() for p in net.parameters())
         print(f"{name}: {params:,} parameters, trained in {seconds:.1f} s on {args.threads} thread(s); "

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """The course's two commands (and a few more), with nothing but the Python standard library.
 
-    python course.py lab      # set up .venv if needed, generate missing notebooks, open JupyterLab
-    python course.py test     # set up .venv if needed, run the unit tests and every notebook (smoke)
-    python course.py bench [--budget laptop] [--html] [NN ...]   # time notebooks, print their figures
-    python course.py notebooks                                   # only generate missing .ipynb files
-    python course.py format                                      # rewrite sources as JupyterLab saves them
+    python course.py lab      # set up .venv if needed, write your copies of the notebooks, open JupyterLab
+    python course.py test     # set up .venv if needed, run the unit tests and every notebook (smoke), both editions
+    python course.py bench [--budget laptop] [--html] [--edition student] [NN ...]   # time notebooks, print their figures
+    python course.py lab --instructor     # the instructor edition (with solutions), paired with the sources
+    python course.py notebooks [--instructor]   # only write the missing .ipynb files of an edition
+    python course.py format                     # rewrite sources as JupyterLab saves them
+
+Students work in ``student/`` (git-ignored): ``lab`` writes the student edition of each notebook
+there once and never overwrites it. The sources in ``notebooks/`` are the instructor edition.
 
 ``make lab`` / ``make test`` / ``make bench`` call exactly these, so a machine without make
 (Windows: ``py course.py lab``) runs the same steps. ``--here`` uses the Python running this
@@ -26,7 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 NOTEBOOKS = ROOT / "notebooks"
-FIRST_NOTEBOOK = NOTEBOOKS / "00_start_here.ipynb"
+STUDENT = ROOT / "student"
+FIRST = "00_start_here.ipynb"
 RUNS = ROOT / "runs"
 
 
@@ -70,21 +75,24 @@ def ensure_environment(here: bool) -> str:
     return str(py)
 
 
-def generate_notebooks(py: str) -> None:
-    """Write the .ipynb of every notebook source that has none; never touch an existing one."""
-    missing = [p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")) if not p.with_suffix(".ipynb").exists()]
-    if missing:
-        code = "import sys; from pathlib import Path; from course_utils.tooling.notebooks import convert\nfor p in sys.argv[1:]: convert(Path(p), Path(p).parent)"
-        subprocess.run([py, "-c", code, *map(str, missing)], cwd=ROOT, check=True)
-        say(f"generated {len(missing)} notebook(s): {', '.join(p.stem for p in missing)}")
+def generate_notebooks(py: str, edition: str) -> None:
+    """Write the .ipynb of every notebook of ``edition`` that does not exist yet; never touch an existing one."""
+    subprocess.run([py, "-m", "course_utils.tooling.notebooks", "--write-missing", edition], cwd=ROOT, check=True)
+
+
+def lab_folder(extra: list[str]) -> tuple[str, list[str]]:
+    """The edition ``lab`` opens (``--instructor`` or the student default) and the remaining options."""
+    return ("instructor" if "--instructor" in extra else "student"), [a for a in extra if a != "--instructor"]
 
 
 def cmd_lab(py: str, extra: list[str]) -> int:
-    generate_notebooks(py)
+    edition, extra = lab_folder(extra)
+    generate_notebooks(py, edition)
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         extra = [*extra, "--allow-root"]  # containers often run as root; JupyterLab refuses it otherwise
-    say("starting JupyterLab at the first notebook (Ctrl-C to stop)")
-    first = FIRST_NOTEBOOK.relative_to(ROOT).as_posix()
+    folder = NOTEBOOKS if edition == "instructor" else STUDENT
+    say(f"starting JupyterLab at the first notebook of the {edition} edition, in {folder.relative_to(ROOT)}/ (Ctrl-C to stop)")
+    first = (folder / FIRST).relative_to(ROOT).as_posix()
     return subprocess.call([py, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT}", f"--LabApp.default_url=/lab/tree/{first}", *extra], cwd=ROOT)
 
 
@@ -121,31 +129,38 @@ def cmd_test(py: str, extra: list[str]) -> int:
     unit_s = time.perf_counter() - start
 
     sources = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
-    nb_dir = run_dir / "notebooks"
-    code = "import sys; from pathlib import Path; from course_utils.tooling.notebooks import convert\nfor p in sys.argv[2:]: convert(Path(p), Path(sys.argv[1]))"
-    subprocess.run([py, "-c", code, str(nb_dir), *map(str, sources)], cwd=ROOT, env=env, check=True)
     workers = os.environ.get("COURSE_TEST_WORKERS") or str(min(2, os.cpu_count() or 1, max(1, len(sources))))
-    nb_xml = run_dir / "notebooks.xml"
-    start = time.perf_counter()
-    nb_rc = subprocess.call(
-        [py, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=900", "-p", "no:cacheprovider",
-         "-n", workers, "--dist", "loadscope", f"--junitxml={nb_xml}", "-q", "-W", "ignore::DeprecationWarning",
-         *sorted(map(str, nb_dir.glob("*.ipynb")))],
-        cwd=nb_dir, env=env,
-    )
-    nb_s = time.perf_counter() - start
+    results = {}
+    # the instructor edition first: every checker must pass on its solution; then the student edition,
+    # in the same run directory (it reuses the checkpoints): every exercise must say "not implemented yet"
+    for edition, exercises in (("instructor", "strict"), ("student", "todo")):
+        nb_dir = run_dir / edition
+        subprocess.run([py, "-m", "course_utils.tooling.notebooks", "--write-missing", edition, "--out", str(nb_dir)], cwd=ROOT, env=env, check=True)
+        xml = run_dir / f"notebooks-{edition}.xml"
+        start = time.perf_counter()
+        rc = subprocess.call(
+            [py, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=900", "-p", "no:cacheprovider",
+             "-n", workers, "--dist", "loadscope", f"--junitxml={xml}", "-q", "-W", "ignore::DeprecationWarning",
+             *sorted(map(str, nb_dir.glob("*.ipynb")))],
+            cwd=nb_dir, env=dict(env, COURSE_EXERCISES=exercises),
+        )
+        results[edition] = (rc, xml, time.perf_counter() - start)
 
     up, uf, us, _ = _count_junit(unit_xml)
-    npass, nfail, nskip, names = _count_junit(nb_xml)
-    executed = [s.stem for s in sources if any(f"{s.stem}.ipynb" in n or f"{s.stem}::" in n or f" {s.stem} " in f" {n} " for n in names)]
-    not_run = [s.stem for s in sources if s.stem not in executed]
     print()
     say(f"unit tests: {up} passed, {uf} failed, {us} skipped in {unit_s:.0f} s")
-    say(f"notebooks: {len(executed)} of {len(sources)} executed ({npass} cells passed, {nfail} failed) in {nb_s:.0f} s")
-    ok = unit_rc == 0 and nb_rc == 0 and not not_run and uf == 0 and nfail == 0 and up > 0 and len(sources) > 0
-    if not_run:
-        say(f"NOT executed: {', '.join(not_run)}")
-    print(f"summary: {up + npass} passed, {uf + nfail + len(not_run)} failed")
+    ok = unit_rc == 0 and uf == 0 and up > 0 and len(sources) > 0
+    total_pass, total_fail = up, uf
+    for edition, (rc, xml, seconds) in results.items():
+        npass, nfail, nskip, names = _count_junit(xml)
+        executed = [s.stem for s in sources if any(f"{s.stem}.ipynb" in n or f"{s.stem}::" in n or f" {s.stem} " in f" {n} " for n in names)]
+        not_run = [s.stem for s in sources if s.stem not in executed]
+        say(f"notebooks, {edition} edition: {len(executed)} of {len(sources)} executed ({npass} cells passed, {nfail} failed) in {seconds:.0f} s")
+        if not_run:
+            say(f"NOT executed ({edition}): {', '.join(not_run)}")
+        ok = ok and rc == 0 and nfail == 0 and not not_run
+        total_pass, total_fail = total_pass + npass, total_fail + nfail + len(not_run)
+    print(f"summary: {total_pass} passed, {total_fail} failed")
     return 0 if ok else 1
 
 
@@ -165,7 +180,7 @@ def main(argv: list[str]) -> int:
         return subprocess.call([py, "-m", "course_utils.tooling.bench", *extra], cwd=ROOT)
     if command == "format":
         return subprocess.call([py, "-m", "course_utils.tooling.notebooks", "--fix", *extra], cwd=ROOT)
-    generate_notebooks(py)
+    generate_notebooks(py, lab_folder(extra)[0])
     return 0
 
 

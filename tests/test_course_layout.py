@@ -5,7 +5,8 @@ import re
 
 import nbformat
 
-from course_utils.tooling.notebooks import KERNELSPEC, canonical_text, convert, jupytext_config, notebook_sources
+from course_utils.tooling.notebooks import (CONFIG_FILE, KERNELSPEC, canonical_text, convert, edition, jupytext_config,
+                                            notebook_sources, read_source)
 from course_utils.runtime import REPO_ROOT
 
 
@@ -61,9 +62,11 @@ def test_jupyterlab_opens_every_notebook_and_saving_it_changes_no_tracked_byte(t
     from jupytext import TextFileContentsManager
 
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))  # the notary's secret goes here
-    shutil.copy(REPO_ROOT / "jupytext.toml", tmp_path / "jupytext.toml")
     folder = tmp_path / "notebooks"
     folder.mkdir()
+    config = tmp_path / CONFIG_FILE.relative_to(REPO_ROOT)  # where the repository keeps it
+    config.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(CONFIG_FILE, config)
     spec = KernelSpecManager().get_kernel_spec("python3")
     assert spec.display_name == KERNELSPEC["display_name"], f"the python3 kernel is {spec.display_name!r}: update KERNELSPEC"
     cm = TextFileContentsManager(root_dir=str(tmp_path))
@@ -87,9 +90,29 @@ def test_jupyterlab_opens_every_notebook_and_saving_it_changes_no_tracked_byte(t
         cm.save({"type": "notebook", "content": nb}, f"notebooks/{ipynb.name}")
         assert copy.read_bytes() == original, f"saving {ipynb.name} from JupyterLab rewrites {src.name}; run `python course.py format`"
 
+    # a student's copy (make lab's default) is a plain notebook: saving it writes no paired .py anywhere
+    student = tmp_path / "student"
+    ipynb = convert(sources[0], student, which="student")
+    nb = cm.get(f"student/{ipynb.name}", content=True, type="notebook")["content"]
+    cm.save({"type": "notebook", "content": nb}, f"student/{ipynb.name}")
+    assert sorted(p.name for p in student.iterdir() if not p.name.startswith(".")) == [ipynb.name]
+
 
 def test_every_source_is_in_the_servers_form():
     config = jupytext_config()
     for src in notebook_sources():
         text = src.read_text(encoding="utf-8")
         assert canonical_text(text, config) == text, f"{src.name} is not what JupyterLab writes back: run `python course.py format`"
+
+
+def test_the_student_edition_drops_exactly_the_solutions(tmp_path):
+    src = tmp_path / "07_demo.py"
+    src.write_text(
+        '# %% [markdown]\n# Exercise\n\n# %% tags=["exercise"]\ndef f():\n    raise NotImplementedError\n\n'
+        '# %% jupyter={"source_hidden": true} tags=["solution"]\ndef f():\n    return 1\n\n# %%\nprint(f)\n'
+    )
+    instructor = read_source(src)
+    student = edition(read_source(src), "student")
+    assert len(instructor.cells) == 4 and len(student.cells) == 3
+    assert not any("solution" in c.metadata.get("tags", []) for c in student.cells)
+    assert [c.source for c in student.cells] == [c.source for c in instructor.cells if "solution" not in c.metadata.get("tags", [])]

@@ -26,14 +26,14 @@ from pathlib import Path
 
 from ..results import claim_status, read_results
 from ..runtime import BUDGETS, get_run_dir
-from .notebooks import NOTEBOOK_DIR, convert, notebook_sources
+from .notebooks import EDITIONS, NOTEBOOK_DIR, convert, notebook_sources
 
-def _execute_one(source: Path, out_dir: Path, timeout: int) -> dict:
+def _execute_one(source: Path, out_dir: Path, timeout: int, edition: str = "instructor") -> dict:
     """Run in a child process: execute one notebook, report wall time and the kernel's peak memory."""
     import nbclient
     import nbformat
 
-    path = convert(source, out_dir)
+    path = convert(source, out_dir, which=edition)
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     error = ""
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help="name prefixes, e.g. 00 03 (default: all)")
     parser.add_argument("--budget", default=os.environ.get("COURSE_BUDGET", "laptop"), choices=BUDGETS)
     parser.add_argument("--html", action="store_true", help="also write each executed notebook as HTML")
+    parser.add_argument("--edition", choices=EDITIONS, default="instructor", help="instructor (with solutions, the default) or student")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds one cell may take")
     parser.add_argument("--dir", type=Path, default=NOTEBOOK_DIR, help="folder of the notebook sources")
     parser.add_argument("--execute-one", type=Path, help=argparse.SUPPRESS)
@@ -91,18 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.execute_one:  # child mode
-        print(json.dumps(_execute_one(args.execute_one, args.out, args.timeout)))
+        print(json.dumps(_execute_one(args.execute_one, args.out, args.timeout, args.edition)))
         return 0
 
     run_dir = get_run_dir()
     run_id = uuid.uuid4().hex[:10]
-    out_dir = run_dir / "bench" / f"{args.budget}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out_dir = run_dir / "bench" / f"{args.budget}-{args.edition}-{time.strftime('%Y%m%d-%H%M%S')}"
     env = dict(os.environ, COURSE_BUDGET=args.budget, COURSE_RUN_ID=run_id, COURSE_RUN_DIR=str(run_dir))
     rows, all_ok = [], True
     for source in notebook_sources(args.notebooks, args.dir):
         print(f"running {source.stem} at budget {args.budget} ...", flush=True)
         proc = subprocess.run(
-            [sys.executable, "-m", "course_utils.tooling.bench", "--execute-one", str(source), "--out", str(out_dir), "--timeout", str(args.timeout)],
+            [sys.executable, "-m", "course_utils.tooling.bench", "--execute-one", str(source), "--out", str(out_dir), "--timeout", str(args.timeout),
+             "--edition", args.edition],
             env=env, capture_output=True, text=True,
         )
         try:

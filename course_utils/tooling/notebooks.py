@@ -1,15 +1,22 @@
-"""The notebooks' text form: one jupytext configuration, applied the same way everywhere.
+"""The notebooks' text form and their two editions: one jupytext configuration, applied everywhere.
 
-The committed ``notebooks/NN_name.py`` files are jupytext percent scripts. JupyterLab opens them
-through jupytext's contents manager, which reads the repository's ``jupytext.toml`` and, when the
+The committed ``notebooks/NN_name.py`` files are jupytext percent scripts, the **instructor
+edition**: every exercise with its solution (hidden cells tagged ``solution``). JupyterLab opens
+them through jupytext's contents manager, which reads ``notebooks/jupytext.toml`` and, when the
 paired ``.ipynb`` is newer than its ``.py``, refuses to open the pair unless the ``.py`` is exactly
 what it would write from the notebook. So every tool of the course that reads or writes a source
 goes through this module, with that same configuration:
 
-- :func:`jupytext_config` loads ``jupytext.toml``;
+- :func:`jupytext_config` loads ``notebooks/jupytext.toml`` (it lives there so that it pairs only
+  the sources, not the students' copies);
 - :func:`read_source` / :func:`canonical_text` read and re-write a source as the server does;
-- :func:`convert` writes the ``.ipynb`` of a source (what ``make lab`` and the tests execute);
+- :func:`convert` writes the ``.ipynb`` of a source in either edition;
 - ``python -m course_utils.tooling.notebooks --fix`` rewrites every source in that form.
+
+The **student edition** is the same notebook without the ``solution`` cells: each exercise keeps
+its stub (which raises ``NotImplementedError``) and its checker, which then reports "not
+implemented yet". ``make lab`` writes it into ``student/`` (git-ignored) once, never overwriting a
+student's work, and opens it there: a ``git pull`` never conflicts with what a student wrote.
 
 The kernelspec written into a source is that of the kernel the notebooks run on
 (:data:`KERNELSPEC`, ipykernel's ``python3``), because JupyterLab stores the running kernel's
@@ -26,7 +33,10 @@ from typing import Any
 from ..runtime import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-CONFIG_FILE = REPO_ROOT / "jupytext.toml"
+STUDENT_DIR = REPO_ROOT / "student"
+CONFIG_FILE = NOTEBOOK_DIR / "jupytext.toml"
+EDITIONS = ("instructor", "student")
+SOLUTION_TAG = "solution"
 TEXT_FORMAT = "py:percent"
 # What ipykernel (>= 6) installs as the "python3" kernel, and so what JupyterLab saves.
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -78,20 +88,48 @@ def canonical_text(text: str, config: Any = None) -> str:
     return jupytext.writes(nb, fmt=TEXT_FORMAT, config=config)
 
 
-def convert(source: Path, out_dir: Path, config: Any = None) -> Path:
-    """Write the ``.ipynb`` of a percent ``.py`` source into ``out_dir``; return its path."""
+def edition(nb: Any, which: str) -> Any:
+    """The notebook ``nb`` in the ``instructor`` edition (as it is) or the ``student`` one (no solutions)."""
+    if which not in EDITIONS:
+        raise ValueError(f"edition must be one of {EDITIONS}; got {which!r}.")
+    if which == "student":
+        nb.cells = [c for c in nb.cells if SOLUTION_TAG not in c.metadata.get("tags", [])]
+        nb.metadata["course_edition"] = "student"
+    return nb
+
+
+def convert(source: Path, out_dir: Path, config: Any = None, *, which: str = "instructor") -> Path:
+    """Write the ``.ipynb`` of a percent ``.py`` source, in edition ``which``, into ``out_dir``; return its path."""
     import jupytext
 
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / (Path(source).stem + ".ipynb")
-    jupytext.write(read_source(source, config), target, fmt="ipynb")
+    jupytext.write(edition(read_source(source, config), which), target, fmt="ipynb")
     return target
+
+
+def write_missing(which: str, out_dir: Path | None = None) -> list[Path]:
+    """Write the ``.ipynb`` of every source that has none yet in ``out_dir`` (default: beside the
+    sources for the instructor edition, ``student/`` for the student one); never overwrite one."""
+    out_dir = out_dir or (NOTEBOOK_DIR if which == "instructor" else STUDENT_DIR)
+    config = jupytext_config()
+    written = []
+    for src in notebook_sources():
+        if not (out_dir / f"{src.stem}.ipynb").exists():
+            written.append(convert(src, out_dir, config, which=which))
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils.tooling.notebooks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--fix", action="store_true", help="rewrite every source in the server's form")
+    parser.add_argument("--write-missing", choices=EDITIONS, help="write the .ipynb files of this edition that do not exist yet")
+    parser.add_argument("--out", type=Path, help="with --write-missing: the folder (default: notebooks/ or student/)")
     args = parser.parse_args(argv)
+    if args.write_missing:
+        written = write_missing(args.write_missing, args.out)
+        print(f"wrote {len(written)} {args.write_missing} notebook(s)" + (f": {', '.join(p.stem for p in written)}" if written else ""))
+        return 0
     config = jupytext_config()
     changed = []
     for src in notebook_sources():

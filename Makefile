@@ -3,7 +3,7 @@ PYTHON ?= python3
 BUDGET ?= laptop
 NOTEBOOKS ?=
 
-.PHONY: lab test bench html notebooks format help
+.PHONY: lab test bench html notebooks format prepare help
 
 help:
 	@$(PYTHON) course.py help
@@ -25,3 +25,6 @@ notebooks:  ## generate the .ipynb of every notebook source that has none (never
 
 format:     ## rewrite every notebook source exactly as JupyterLab saves it (the tests require it)
 	$(PYTHON) course.py format
+
+prepare:    ## train and save every notebook's models at a budget, so that in class every cell loads them: make prepare BUDGET=laptop
+	$(PYTHON) course.py prepare --budget $(BUDGET)

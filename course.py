@@ -7,6 +7,7 @@
     python course.py lab --instructor     # the instructor edition (with solutions), paired with the sources
     python course.py notebooks [--instructor]   # only write the missing .ipynb files of an edition
     python course.py format                     # rewrite sources as JupyterLab saves them
+    python course.py prepare [--budget laptop] [--check]   # train and save every notebook's models before class
 
 Students work in ``student/`` (git-ignored): ``lab`` writes the student edition of each notebook
 there once and never overwrites it. The sources in ``notebooks/`` are the instructor edition.
@@ -168,7 +169,7 @@ def main(argv: list[str]) -> int:
     here = "--here" in argv
     argv = [a for a in argv if a != "--here"]
     command, extra = (argv[0], argv[1:]) if argv else ("help", [])
-    if command not in {"lab", "test", "bench", "notebooks", "format"}:
+    if command not in {"lab", "test", "bench", "notebooks", "format", "prepare"}:
         print(__doc__)
         return 0 if command in {"help", "-h", "--help"} else 2
     py = ensure_environment(here)
@@ -178,6 +179,8 @@ def main(argv: list[str]) -> int:
         return cmd_test(py, extra)
     if command == "bench":
         return subprocess.call([py, "-m", "course_utils.tooling.bench", *extra], cwd=ROOT)
+    if command == "prepare":
+        return subprocess.call([py, "-m", "course_utils.tooling.prepare", *extra], cwd=ROOT)
     if command == "format":
         return subprocess.call([py, "-m", "course_utils.tooling.notebooks", "--fix", *extra], cwd=ROOT)
     generate_notebooks(py, lab_folder(extra)[0])

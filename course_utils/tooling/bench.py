@@ -95,16 +95,29 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_execute_one(args.execute_one, args.out, args.timeout, args.edition)))
         return 0
 
+    rows, out_dir = run_notebooks(notebook_sources(args.notebooks, args.dir), args.budget, edition=args.edition, html=args.html,
+                                  timeout=args.timeout)
+    print()
+    print_table(rows, args.budget)
+    print(f"\nexecuted notebooks: {out_dir}")
+    if args.html:
+        print(f"HTML pages: {out_dir / 'html'}")
+    return 0 if all(row["ok"] for row in rows) else 1
+
+
+def run_notebooks(sources: list[Path], budget: str, *, edition: str = "instructor", html: bool = False, timeout: int = 1800) -> tuple[list[dict], Path]:
+    """Execute each notebook in its own process, one after another; return one row per notebook
+    (wall seconds, peak MiB, error, the figures it recorded and whether its claims held) and the output folder."""
     run_dir = get_run_dir()
     run_id = uuid.uuid4().hex[:10]
-    out_dir = run_dir / "bench" / f"{args.budget}-{args.edition}-{time.strftime('%Y%m%d-%H%M%S')}"
-    env = dict(os.environ, COURSE_BUDGET=args.budget, COURSE_RUN_ID=run_id, COURSE_RUN_DIR=str(run_dir))
-    rows, all_ok = [], True
-    for source in notebook_sources(args.notebooks, args.dir):
-        print(f"running {source.stem} at budget {args.budget} ...", flush=True)
+    out_dir = run_dir / "bench" / f"{budget}-{edition}-{time.strftime('%Y%m%d-%H%M%S')}"
+    env = dict(os.environ, COURSE_BUDGET=budget, COURSE_RUN_ID=run_id, COURSE_RUN_DIR=str(run_dir))
+    rows = []
+    for source in sources:
+        print(f"running {source.stem} at budget {budget} ...", flush=True)
         proc = subprocess.run(
-            [sys.executable, "-m", "course_utils.tooling.bench", "--execute-one", str(source), "--out", str(out_dir), "--timeout", str(args.timeout),
-             "--edition", args.edition],
+            [sys.executable, "-m", "course_utils.tooling.bench", "--execute-one", str(source), "--out", str(out_dir), "--timeout", str(timeout),
+             "--edition", edition],
             env=env, capture_output=True, text=True,
         )
         try:
@@ -114,25 +127,22 @@ def main(argv: list[str] | None = None) -> int:
         entries = [e for e in read_results(run_dir, run_id) if e["notebook"] == source.stem]
         row["figures"], figures_ok = format_figures(entries)
         row["ok"] = not row["error"] and figures_ok
-        all_ok &= row["ok"]
-        if args.html and row["executed"]:
+        if html and row["executed"]:
             row["html"] = str(write_html(Path(row["executed"]), out_dir / "html"))
         rows.append(row)
+    return rows, out_dir
 
-    print()
+
+def print_table(rows: list[dict], budget: str) -> None:
     print(f"{'notebook':<28} {'budget':<7} {'wall s':>8} {'peak MiB':>9}  status  figures")
     for row in rows:
         status = "ok" if row["ok"] else "FAILED"
         figures = row["figures"] or ["-"]
-        print(f"{row['notebook']:<28} {args.budget:<7} {row['wall_s']:>8.1f} {row['peak_mib']:>9.0f}  {status:<6}  {figures[0]}")
+        print(f"{row['notebook']:<28} {budget:<7} {row['wall_s']:>8.1f} {row['peak_mib']:>9.0f}  {status:<6}  {figures[0]}")
         for extra in figures[1:]:
             print(f"{'':<64}{extra}")
         if row["error"]:
             print(f"{'':<64}error: {row['error']}")
-    print(f"\nexecuted notebooks: {out_dir}")
-    if args.html:
-        print(f"HTML pages: {out_dir / 'html'}")
-    return 0 if all_ok else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,78 @@
+"""Ready for class: train and save every notebook's models ahead of time, at a budget.
+
+    python -m course_utils.tooling.prepare --budget laptop        # (make prepare BUDGET=laptop)
+
+Runs every notebook once at the budget, in its own process (the benchmark's runner), in the run
+folder the notebooks use in class (``runs/`` or ``COURSE_RUN_DIR``). Every model a notebook trains
+goes through ``fit_or_load`` (presets through ``load_model``), so its checkpoint is saved there and
+the next run of the same cell, at the same budget, loads it instead of training. The command
+prints what it trained (each new checkpoint, with its training seconds) and how long each
+notebook took; ``--check`` runs every notebook a second time and prints how much faster it got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from ..checkpoints import read_checkpoint
+from ..runtime import BUDGETS, get_run_dir
+from .bench import print_table, run_notebooks
+from .notebooks import notebook_sources
+
+
+def _checkpoints(folder: Path) -> set[Path]:
+    return {p for p in folder.glob("*.pt") if not p.name.endswith(".partial.pt")}
+
+
+def _trained_seconds(path: Path) -> float:
+    try:
+        history = read_checkpoint(path).get("history") or {}
+    except Exception:  # a file another version wrote: report it without its time
+        return float("nan")
+    return float(history.get("seconds", float("nan")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="course prepare", description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", help="name prefixes (default: all)")
+    parser.add_argument("--budget", default=os.environ.get("COURSE_BUDGET", "laptop"), choices=BUDGETS)
+    parser.add_argument("--check", action="store_true", help="run every notebook a second time and compare the wall times")
+    args = parser.parse_args(argv)
+
+    sources = notebook_sources(args.notebooks)
+    folder = get_run_dir() / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    before = _checkpoints(folder)
+    start = time.perf_counter()
+    print(f"preparing the course at the {args.budget} budget; checkpoints go to {folder}", flush=True)
+    first, _ = run_notebooks(sources, args.budget)
+    new = sorted(_checkpoints(folder) - before)
+    print()
+    print_table(first, args.budget)
+    print(f"\ntrained and saved {len(new)} model(s) in {time.perf_counter() - start:.0f} s of running the notebooks:")
+    for path in new:
+        print(f"  {path.name:<60} {_trained_seconds(path):7.1f} s of training")
+    if not new:
+        print("  nothing: every model was already prepared at this budget")
+    ok = all(row["ok"] for row in first)
+    if args.check and ok:
+        print("\nsecond run, which should load every model:", flush=True)
+        second, _ = run_notebooks(sources, args.budget)
+        print(f"\n{'notebook':<32} {'first s':>8} {'second s':>9} {'faster':>7}")
+        for a, b in zip(first, second):
+            print(f"{a['notebook']:<32} {a['wall_s']:>8.1f} {b['wall_s']:>9.1f} {a['wall_s'] / b['wall_s']:>6.1f}x")
+        total_a, total_b = sum(r["wall_s"] for r in first), sum(r["wall_s"] for r in second)
+        print(f"{'all notebooks':<32} {total_a:>8.1f} {total_b:>9.1f} {total_a / total_b:>6.1f}x")
+        again = sorted(_checkpoints(folder) - before - set(new))
+        if again:
+            print(f"the second run trained {len(again)} more model(s), which a notebook does not cache: {', '.join(p.name for p in again)}")
+        ok = all(row["ok"] for row in second) and not again
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,9 +5,10 @@
     python course.py test     # set up .venv if needed, run the unit tests and every notebook (smoke)
     python course.py bench [--budget laptop] [--html] [NN ...]   # time notebooks, print their figures
     python course.py notebooks                                   # only generate missing .ipynb files
+    python course.py test-browser [NN ...]                       # every notebook in JupyterLab in headless Chromium
     python course.py format                                      # rewrite sources as JupyterLab saves them
 
-``make lab`` / ``make test`` / ``make bench`` call exactly these, so a machine without make
+``make lab`` / ``make test`` / ``make bench`` / ``make test-browser`` call exactly these, so a machine without make
 (Windows: ``py course.py lab``) runs the same steps. ``--here`` uses the Python running this
 script (e.g. a conda environment made from environment.yml) instead of ``.venv``, and installs
 nothing.
@@ -26,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 NOTEBOOKS = ROOT / "notebooks"
-FIRST_NOTEBOOK = NOTEBOOKS / "00_start_here.ipynb"
 RUNS = ROOT / "runs"
+DEFAULT_EXTRAS = ("lab", "test")  # what .venv gets; test-browser adds "browser"
 
 
 def say(msg: str) -> None:
@@ -38,8 +39,31 @@ def venv_python() -> Path:
     return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def ensure_environment(here: bool) -> str:
-    """Return the Python to use; create .venv and install the project into it when needed."""
+def lab_notebooks() -> list[str]:
+    """The notebooks ``make lab`` opens, as paths relative to the server root (this folder), in
+    course order; the lab starts at the first. The browser test opens exactly these.
+
+    Today: ``notebooks/NN_name.ipynb``, generated from each source by :func:`generate_notebooks`.
+    """
+    return [f"{NOTEBOOKS.name}/{p.stem}.ipynb" for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))]
+
+
+def _installed_extras(stamp: Path, digest: str) -> tuple[set[str], bool]:
+    """(extras the stamp records, whether it is for this pyproject.toml); a stamp holding only the
+    hash (written before extras were recorded) stands for the default extras."""
+    words = stamp.read_text().split() if stamp.exists() else []
+    if not words:
+        return set(), False
+    extras = set(words[1].split(",")) if len(words) > 1 else set(DEFAULT_EXTRAS)
+    return extras, words[0] == digest
+
+
+def ensure_environment(here: bool, extras: tuple[str, ...] = DEFAULT_EXTRAS) -> str:
+    """Return the Python to use; create .venv and install the project into it when needed.
+
+    The stamp holds the hash of pyproject.toml and the extras installed; an extra asked for later
+    (``browser``, by ``test-browser``) is added, and kept when pyproject.toml changes.
+    """
     if here:
         return sys.executable
     if sys.version_info < (3, 10):
@@ -49,23 +73,25 @@ def ensure_environment(here: bool) -> str:
         say(f"creating the virtual environment {VENV.relative_to(ROOT)}/")
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     stamp = VENV / "course-install.stamp"
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text().strip() == wanted:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    installed, current = _installed_extras(stamp, digest)
+    if current and set(extras) <= installed:
         return str(py)
+    wanted = ",".join(sorted(set(extras) | installed))
     RUNS.mkdir(exist_ok=True)
     log = RUNS / "install.log"
     say(f"installing the course into .venv (3-5 minutes the first time; log: {log.relative_to(ROOT)})")
     start = time.perf_counter()
     with log.open("w") as f:
         result = subprocess.run(
-            [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-e", ".[lab,test]"],
+            [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-e", f".[{wanted}]"],
             cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
         )
     if result.returncode != 0:
         tail = [line for line in log.read_text().splitlines() if "is ignored: it is neither" not in line][-15:]
         print("\n".join(tail))
         sys.exit(f"[course] installing failed (exit {result.returncode}); the whole log is {log}.")
-    stamp.write_text(wanted)
+    stamp.write_text(f"{digest} {wanted}\n")
     say(f"installed in {time.perf_counter() - start:.0f} s")
     return str(py)
 
@@ -84,7 +110,7 @@ def cmd_lab(py: str, extra: list[str]) -> int:
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         extra = [*extra, "--allow-root"]  # containers often run as root; JupyterLab refuses it otherwise
     say("starting JupyterLab at the first notebook (Ctrl-C to stop)")
-    first = FIRST_NOTEBOOK.relative_to(ROOT).as_posix()
+    first = lab_notebooks()[0]
     return subprocess.call([py, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT}", f"--LabApp.default_url=/lab/tree/{first}", *extra], cwd=ROOT)
 
 
@@ -149,18 +175,27 @@ def cmd_test(py: str, extra: list[str]) -> int:
     return 0 if ok else 1
 
 
+def cmd_test_browser(py: str, extra: list[str]) -> int:
+    """Every notebook ``make lab`` opens, run and its widgets moved in headless Chromium (smoke budget);
+    the work is in course_utils/tooling/browser.py."""
+    generate_notebooks(py)
+    return subprocess.call([py, "-m", "course_utils.tooling.browser", *extra, "--notebooks", *lab_notebooks()], cwd=ROOT)
+
+
 def main(argv: list[str]) -> int:
     here = "--here" in argv
     argv = [a for a in argv if a != "--here"]
     command, extra = (argv[0], argv[1:]) if argv else ("help", [])
-    if command not in {"lab", "test", "bench", "notebooks", "format"}:
+    if command not in {"lab", "test", "bench", "notebooks", "format", "test-browser"}:
         print(__doc__)
         return 0 if command in {"help", "-h", "--help"} else 2
-    py = ensure_environment(here)
+    py = ensure_environment(here, (*DEFAULT_EXTRAS, "browser") if command == "test-browser" else DEFAULT_EXTRAS)
     if command == "lab":
         return cmd_lab(py, extra)
     if command == "test":
         return cmd_test(py, extra)
+    if command == "test-browser":
+        return cmd_test_browser(py, extra)
     if command == "bench":
         return subprocess.call([py, "-m", "course_utils.tooling.bench", *extra], cwd=ROOT)
     if command == "format":

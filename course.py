@@ -80,7 +80,10 @@ def ensure_environment(here: bool, extras: tuple[str, ...] = DEFAULT_EXTRAS) -> 
     wanted = ",".join(sorted(set(extras) | installed))
     RUNS.mkdir(exist_ok=True)
     log = RUNS / "install.log"
-    say(f"installing the course into .venv (3-5 minutes the first time; log: {log.relative_to(ROOT)})")
+    if current:  # the course is there; only an extra is missing
+        say(f"adding the {', '.join(sorted(set(extras) - installed))} extra to .venv (log: {log.relative_to(ROOT)})")
+    else:
+        say(f"installing the course into .venv (3-5 minutes the first time; log: {log.relative_to(ROOT)})")
     start = time.perf_counter()
     with log.open("w") as f:
         result = subprocess.run(

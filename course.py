@@ -6,6 +6,7 @@
     python course.py bench [--budget laptop] [--html] [NN ...]   # time notebooks, print their figures
     python course.py notebooks                                   # only generate missing .ipynb files
     python course.py test-browser [NN ...]                       # every notebook in JupyterLab in headless Chromium
+    python course.py test-browser --self-test                    # notebooks broken on purpose must fail it
     python course.py format                                      # rewrite sources as JupyterLab saves them
 
 ``make lab`` / ``make test`` / ``make bench`` / ``make test-browser`` call exactly these, so a machine without make

@@ -124,3 +124,22 @@ def test_result_lines_name_each_move_and_failure():
     text = "\n".join(result.lines())
     assert text.startswith("FAIL 01_x: 3/4 code cells ran") and "slider 'n': 8 -> 240; figure 100 -> 120 bytes, changed" in text
     assert "FAILED: cell 3 (`1/0`): ZeroDivisionError" in text
+
+
+def test_self_test_notebooks_and_verdicts(tmp_path):
+    import nbformat
+
+    expected = browser.write_self_test(tmp_path)
+    assert expected["st_passes"] is None and sum(want is not None for want in expected.values()) >= 8
+    for name in expected:
+        path = tmp_path / f"{name}.ipynb"
+        if name == "st_unreadable":
+            with pytest.raises(Exception):
+                nbformat.read(path, as_version=4)
+        else:
+            nbformat.validate(nbformat.read(path, as_version=4))
+    results = [browser.Result("x/st_error.ipynb", passed=False, failures=["cell 3 (`1 / 0`): ZeroDivisionError: division by zero"]),
+               browser.Result("x/st_no_panel.ipynb", passed=False, failures=["cell 2: something else"]),
+               browser.Result("x/st_stuck_cell.ipynb", passed=True),
+               browser.Result("x/st_passes.ipynb", passed=True)]
+    assert [ok for _, ok, _ in browser.self_test_verdicts(results, expected)] == [True, False, False, True]

@@ -22,6 +22,9 @@ a control redraws the figure. This command does, end to end:
    ``runs/browser-*/screenshots/``, prints what it checked per notebook and a last line
    ``summary: N passed, M failed`` (one per notebook), and exits non-zero unless every notebook passed.
 
+``--self-test`` opens notebooks broken on purpose instead (:data:`SELF_TEST`): each must fail for
+its own reason and one must pass, so the checks are seen to be able to fail.
+
 Without Chromium and its driver it says how to install them and exits with status 2.
 Everything that needs no browser (the classification of outputs and console messages, the
 commands and URLs) is a plain function, unit-tested in ``tests/test_browser_tool.py``.
@@ -730,6 +733,68 @@ class NotebookCheck:
 
 
 # ----------------------------------------------------------------------------------------------
+# The self-test: notebooks broken on purpose, each of which must fail for its own reason (and one
+# that must pass), so the checks above are seen to be able to fail in this JupyterLab and Chromium.
+
+_PANEL = """import matplotlib.pyplot as plt
+from course_utils.widgets import present
+
+def render(a: int = 0):
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.set_title(f"a = {a}")
+    return fig
+"""
+_BAD_WIDGET = ("from IPython.display import display\n"
+               "display({'application/vnd.jupyter.widget-view+json': {'model_id': 'no-such-model', 'version_major': 2, "
+               "'version_minor': 0}, 'text/plain': 'a widget'}, raw=True)")
+SELF_TEST: dict[str, tuple[list[str], str | None]] = {
+    # name: (code cells, a text the failures must contain; None: the notebook must pass)
+    "st_error": ([_PANEL, "present(render, a=(0, 10));", "1 / 0", "print('never')"], "ZeroDivisionError: division by zero"),
+    "st_callback_raises": ([_PANEL + "\ndef bad(a: int = 0):\n    if a:\n        raise ValueError(f'render broke at a={a}')\n    return render(a)\n",
+                            "present(bad, a=(0, 10));"], "raised in the kernel: ValueError: render broke"),
+    "st_figure_unchanged": ([_PANEL + "\ndef same(a: int = 0):\n    return render(0)\n", "present(same, a=(0, 10));"],
+                            "redrew the figure with the same bytes"),
+    "st_stuck_cell": ([_PANEL, "present(render, a=(0, 10));", "import time\ntime.sleep(600)"], "(`import time`) still running after"),
+    "st_widget_not_found": ([_PANEL, "present(render, a=(0, 10));", _BAD_WIDGET], "Error displaying widget: model not found"),
+    "st_traceback_on_stderr": ([_PANEL, "present(render, a=(0, 10));",
+                                "import sys\nprint('Traceback (most recent call last):\\n  File \"x\"\\nKeyError: 3', file=sys.stderr)"],
+                               "traceback on stderr: KeyError: 3"),
+    "st_no_panel": ([_PANEL, "render(1);"], "no control panel rendered"),
+    "st_passes": ([_PANEL + "\ndef two(flag: bool = False, kind: str = 'x', a: int = 0):\n    return render(a + 2 * flag + 4 * (kind == 'y'))\n",
+                   "import sys, warnings\nprint('a warning on stderr is not an error', file=sys.stderr)\nwarnings.warn('neither is this')",
+                   "present(two, flag=False, kind=['x', 'y']);", "present(two, kind=['x', 'y'], flag=False);", "present(two, a=(0, 5));"], None),
+}
+
+
+def write_self_test(folder: Path) -> dict[str, str | None]:
+    """Write the self-test notebooks into ``folder``; return {notebook stem: expected failure text}."""
+    import nbformat
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (cells, _) in SELF_TEST.items():
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+        nb.cells = [nbformat.v4.new_code_cell(code) for code in cells]
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    (folder / "st_unreadable.ipynb").write_text("{ this is not a notebook")
+    expected = {name: want for name, (_, want) in SELF_TEST.items()}
+    expected["st_unreadable"] = "JupyterLab shows a dialog while opening"
+    return expected
+
+
+def self_test_verdicts(results: Iterable[Result], expected: Mapping[str, str | None]) -> list[tuple[str, bool, str]]:
+    """(notebook, behaved as expected, why) for each self-test result."""
+    verdicts = []
+    for r in results:
+        name, want, failures = Path(r.notebook).stem, expected[Path(r.notebook).stem], "\n".join(r.failures)
+        if want is None:
+            verdicts.append((name, r.passed, "passed" if r.passed else f"should pass, failed: {failures}"))
+        elif r.passed:
+            verdicts.append((name, False, f"should fail with {want!r}, passed"))
+        else:
+            ok = want in failures
+            verdicts.append((name, ok, f"failed with {want!r}" if ok else f"should fail with {want!r}, failed with: {failures}"))
+    return verdicts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -742,6 +807,7 @@ def main(argv: list[str] | None = None) -> int:
     # A smoke-budget notebook runs in well under a minute on one thread; these only stop a hang.
     parser.add_argument("--cell-timeout", type=float, default=120.0, help="seconds one cell may run (default 120)")
     parser.add_argument("--notebook-timeout", type=float, default=300.0, help="seconds Run All may take (default 300)")
+    parser.add_argument("--self-test", action="store_true", help="open notebooks broken on purpose instead: each must fail for its reason")
     args = parser.parse_intermixed_args(argv)
 
     start = time.monotonic()
@@ -757,12 +823,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     repo = args.repo.resolve()
-    paths = select_notebooks(args.notebooks or lab_notebooks_of(repo), args.patterns)
+    run_dir = (args.run_dir or repo / "runs" / f"browser-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}").resolve()
+    expected: dict[str, str | None] = {}
+    if args.self_test and not run_dir.is_relative_to(repo):
+        raise SystemExit(f"--self-test writes its notebooks into the run directory, which must be inside {repo} (the server's root).")
+    if args.self_test:  # inside the server's root, which is the repository
+        expected = write_self_test(run_dir / "self-test")
+        paths = [(run_dir / "self-test" / f"{name}.ipynb").relative_to(repo).as_posix() for name in expected]
+        args.cell_timeout = min(args.cell_timeout, 15.0)
+    else:
+        paths = select_notebooks(args.notebooks or lab_notebooks_of(repo), args.patterns)
     missing = [p for p in paths if not (repo / p).is_file()]
     if missing:
         print(f"[browser] not found under {repo}: {', '.join(missing)} (`python course.py notebooks` writes them)", file=sys.stderr)
         return 1
-    run_dir = (args.run_dir or repo / "runs" / f"browser-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}").resolve()
     shots = run_dir / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     timeouts = {"open": 120.0, "cell": args.cell_timeout, "notebook": args.notebook_timeout, "widget": 60.0, "redraw": 60.0}
@@ -790,6 +864,14 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {"run_dir": str(run_dir), "seconds": time.monotonic() - start, "results": [asdict(r) for r in results]}
     (run_dir / "report.json").write_text(json.dumps(report, indent=2))
+    if args.self_test:
+        verdicts = self_test_verdicts(results, expected)
+        for name, ok, why in verdicts:
+            print(f"[browser] self-test {name}: {'as expected' if ok else 'NOT AS EXPECTED'}: {why[:400]}")
+        passed = sum(ok for _, ok, _ in verdicts)
+        print(f"[browser] self-test: {passed} of {len(paths)} notebook(s) behaved as expected in {report['seconds']:.0f} s")
+        print(f"summary: {passed} passed, {len(paths) - passed} failed")
+        return 0 if passed == len(paths) else 1
     passed = sum(r.passed for r in results)
     failed = len(paths) - passed
     print(f"[browser] {passed} of {len(paths)} notebook(s) passed in {report['seconds']:.0f} s; screenshots in {shots}")

@@ -3,7 +3,7 @@ PYTHON ?= python3
 BUDGET ?= laptop
 NOTEBOOKS ?=
 
-.PHONY: lab test bench html notebooks format prepare help
+.PHONY: lab test test-browser bench html notebooks format prepare site help
 
 help:
 	@$(PYTHON) course.py help
@@ -13,6 +13,9 @@ lab:        ## set up .venv if needed, generate missing notebooks, open JupyterL
 
 test:       ## install what is missing, run the unit tests and every notebook at the smoke budget
 	$(PYTHON) course.py test
+
+test-browser: ## every notebook in JupyterLab in headless Chromium (apt: chromium chromium-driver): Run All, widgets, controls
+	$(PYTHON) course.py test-browser $(NOTEBOOKS)
 
 bench:      ## time notebooks at a budget and print their recorded figures: make bench BUDGET=laptop NOTEBOOKS="01 03"
 	$(PYTHON) course.py bench --budget $(BUDGET) $(NOTEBOOKS)
@@ -28,3 +31,6 @@ format:     ## rewrite every notebook source exactly as JupyterLab saves it (the
 
 prepare:    ## train and save every notebook's models at a budget, so that in class every cell loads them: make prepare BUDGET=laptop
 	$(PYTHON) course.py prepare --budget $(BUDGET)
+
+site:       ## the course as a static site (both editions, every figure, math offline) from notebooks run at a budget: make site BUDGET=smoke
+	$(PYTHON) course.py site --budget $(BUDGET)

@@ -4,15 +4,18 @@
     python course.py lab      # set up .venv if needed, write your copies of the notebooks, open JupyterLab
     python course.py test     # set up .venv if needed, run the unit tests and every notebook (smoke), both editions
     python course.py bench [--budget laptop] [--html] [--edition student] [NN ...]   # time notebooks, print their figures
-    python course.py lab --instructor     # the instructor edition (with solutions), paired with the sources
+    python course.py lab --instructor           # the instructor edition (with solutions), paired with the sources
     python course.py notebooks [--instructor]   # only write the missing .ipynb files of an edition
-    python course.py format                     # rewrite sources as JupyterLab saves them
+    python course.py test-browser [NN ...]      # every notebook of the student edition in JupyterLab, in headless Chromium
+    python course.py test-browser --self-test   # notebooks broken on purpose must fail it
     python course.py prepare [--budget laptop] [--check]   # train and save every notebook's models before class
+    python course.py site [--budget laptop]     # the course as a static site, both editions, built offline
+    python course.py format                     # rewrite sources as JupyterLab saves them
 
 Students work in ``student/`` (git-ignored): ``lab`` writes the student edition of each notebook
 there once and never overwrites it. The sources in ``notebooks/`` are the instructor edition.
 
-``make lab`` / ``make test`` / ``make bench`` call exactly these, so a machine without make
+``make lab`` / ``make test`` / ``make bench`` / ``make test-browser`` call exactly these, so a machine without make
 (Windows: ``py course.py lab``) runs the same steps. ``--here`` uses the Python running this
 script (e.g. a conda environment made from environment.yml) instead of ``.venv``, and installs
 nothing.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -34,6 +38,7 @@ NOTEBOOKS = ROOT / "notebooks"
 STUDENT = ROOT / "student"
 FIRST = "00_start_here.ipynb"
 RUNS = ROOT / "runs"
+DEFAULT_EXTRAS = ("lab", "test")  # what .venv gets; test-browser adds "browser"
 
 
 def say(msg: str) -> None:
@@ -44,8 +49,33 @@ def venv_python() -> Path:
     return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def ensure_environment(here: bool) -> str:
-    """Return the Python to use; create .venv and install the project into it when needed."""
+def lab_notebooks(edition: str = "student", folder: Path | None = None) -> list[str]:
+    """The notebooks ``make lab`` opens, as paths relative to the server root (this folder), in
+    course order; the lab starts at the first. The browser test opens exactly these (written fresh
+    into its own ``folder``, so that it tests the sources, not a student's edited copies).
+
+    The student edition lives in ``student/``, the instructor edition beside the sources.
+    """
+    folder = folder or (NOTEBOOKS if edition == "instructor" else STUDENT)
+    return [f"{folder.relative_to(ROOT).as_posix()}/{p.stem}.ipynb" for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))]
+
+
+def _installed_extras(stamp: Path, digest: str) -> tuple[set[str], bool]:
+    """(extras the stamp records, whether it is for this pyproject.toml); a stamp holding only the
+    hash (written before extras were recorded) stands for the default extras."""
+    words = stamp.read_text().split() if stamp.exists() else []
+    if not words:
+        return set(), False
+    extras = set(words[1].split(",")) if len(words) > 1 else set(DEFAULT_EXTRAS)
+    return extras, words[0] == digest
+
+
+def ensure_environment(here: bool, extras: tuple[str, ...] = DEFAULT_EXTRAS) -> str:
+    """Return the Python to use; create .venv and install the project into it when needed.
+
+    The stamp holds the hash of pyproject.toml and the extras installed; an extra asked for later
+    (``browser``, by ``test-browser``) is added, and kept when pyproject.toml changes.
+    """
     if here:
         return sys.executable
     if sys.version_info < (3, 10):
@@ -55,23 +85,28 @@ def ensure_environment(here: bool) -> str:
         say(f"creating the virtual environment {VENV.relative_to(ROOT)}/")
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     stamp = VENV / "course-install.stamp"
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text().strip() == wanted:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    installed, current = _installed_extras(stamp, digest)
+    if current and set(extras) <= installed:
         return str(py)
+    wanted = ",".join(sorted(set(extras) | installed))
     RUNS.mkdir(exist_ok=True)
     log = RUNS / "install.log"
-    say(f"installing the course into .venv (3-5 minutes the first time; log: {log.relative_to(ROOT)})")
+    if current:  # the course is there; only an extra is missing
+        say(f"adding the {', '.join(sorted(set(extras) - installed))} extra to .venv (log: {log.relative_to(ROOT)})")
+    else:
+        say(f"installing the course into .venv (3-5 minutes the first time; log: {log.relative_to(ROOT)})")
     start = time.perf_counter()
     with log.open("w") as f:
         result = subprocess.run(
-            [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-e", ".[lab,test]"],
+            [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-e", f".[{wanted}]"],
             cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
         )
     if result.returncode != 0:
         tail = [line for line in log.read_text().splitlines() if "is ignored: it is neither" not in line][-15:]
         print("\n".join(tail))
         sys.exit(f"[course] installing failed (exit {result.returncode}); the whole log is {log}.")
-    stamp.write_text(wanted)
+    stamp.write_text(f"{digest} {wanted}\n")
     say(f"installed in {time.perf_counter() - start:.0f} s")
     return str(py)
 
@@ -91,9 +126,8 @@ def cmd_lab(py: str, extra: list[str]) -> int:
     generate_notebooks(py, edition)
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         extra = [*extra, "--allow-root"]  # containers often run as root; JupyterLab refuses it otherwise
-    folder = NOTEBOOKS if edition == "instructor" else STUDENT
-    say(f"starting JupyterLab at the first notebook of the {edition} edition, in {folder.relative_to(ROOT)}/ (Ctrl-C to stop)")
-    first = (folder / FIRST).relative_to(ROOT).as_posix()
+    first = lab_notebooks(edition)[0]
+    say(f"starting JupyterLab at {first}, the {edition} edition (Ctrl-C to stop)")
     return subprocess.call([py, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT}", f"--LabApp.default_url=/lab/tree/{first}", *extra], cwd=ROOT)
 
 
@@ -165,22 +199,37 @@ def cmd_test(py: str, extra: list[str]) -> int:
     return 0 if ok else 1
 
 
+def cmd_test_browser(py: str, extra: list[str]) -> int:
+    """Every notebook ``make lab`` opens (the student edition, written fresh from the sources into
+    ``runs/browser-notebooks/``), run and its widgets moved in headless Chromium (smoke budget);
+    the work is in course_utils/tooling/browser.py."""
+    folder = RUNS / "browser-notebooks"
+    shutil.rmtree(folder, ignore_errors=True)
+    subprocess.run([py, "-m", "course_utils.tooling.notebooks", "--write-missing", "student", "--out", str(folder)], cwd=ROOT, check=True)
+    return subprocess.call([py, "-m", "course_utils.tooling.browser", *extra, "--notebooks", *lab_notebooks("student", folder)], cwd=ROOT)
+
+
 def main(argv: list[str]) -> int:
     here = "--here" in argv
     argv = [a for a in argv if a != "--here"]
     command, extra = (argv[0], argv[1:]) if argv else ("help", [])
-    if command not in {"lab", "test", "bench", "notebooks", "format", "prepare"}:
+    if command not in {"lab", "test", "bench", "notebooks", "format", "prepare", "site", "test-browser"}:
         print(__doc__)
         return 0 if command in {"help", "-h", "--help"} else 2
-    py = ensure_environment(here)
+    extras = {"test-browser": (*DEFAULT_EXTRAS, "browser"), "site": (*DEFAULT_EXTRAS, "site")}.get(command, DEFAULT_EXTRAS)
+    py = ensure_environment(here, extras)
     if command == "lab":
         return cmd_lab(py, extra)
     if command == "test":
         return cmd_test(py, extra)
+    if command == "test-browser":
+        return cmd_test_browser(py, extra)
     if command == "bench":
         return subprocess.call([py, "-m", "course_utils.tooling.bench", *extra], cwd=ROOT)
     if command == "prepare":
         return subprocess.call([py, "-m", "course_utils.tooling.prepare", *extra], cwd=ROOT)
+    if command == "site":
+        return subprocess.call([py, "-m", "course_utils.tooling.site", *extra], cwd=ROOT)
     if command == "format":
         return subprocess.call([py, "-m", "course_utils.tooling.notebooks", "--fix", *extra], cwd=ROOT)
     generate_notebooks(py, lab_folder(extra)[0])

@@ -1,0 +1,25 @@
+"""The site's pages: its table of contents lists every notebook in course order; widgets become static."""
+
+from course_utils.tooling.notebooks import notebook_sources
+from course_utils.tooling.site import WIDGET_MIME, static_widgets, toc_markdown
+
+
+def test_the_table_of_contents_lists_every_notebook_in_order():
+    stems = [s.stem for s in notebook_sources()]
+    for edition in ("student", "instructor"):
+        toc = toc_markdown(stems, {s: s for s in stems}, edition)
+        tree = toc.split("```{toctree}")[1].split("```")[0]
+        listed = [line.strip() for line in tree.splitlines() if line.strip() and not line.startswith(":")]
+        assert listed == stems, f"the {edition} site must list every notebook, in order"
+        assert "other" not in toc and ("student edition" in toc or "instructor edition" in toc)
+
+
+def test_widgets_keep_their_figure_and_say_where_the_live_version_is():
+    nb = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "display_data", "data": {WIDGET_MIME: {"model_id": "x"}, "text/plain": "HBox()"}},
+        {"output_type": "display_data", "data": {"image/png": "iVBOR..."}},
+    ]}], "metadata": {"widgets": {"state": {}}}}
+    assert static_widgets(nb) == 1
+    outs = nb["cells"][0]["outputs"]
+    assert "JupyterLab" in outs[0]["data"]["text/html"] and outs[1]["data"]["image/png"] == "iVBOR..."
+    assert "widgets" not in nb["metadata"]

@@ -229,6 +229,7 @@ def nbr2_log_prob(x, log_theta):
     return log_theta[torch.arange(c.shape[1], device=x.device), c, v].sum(1)
 
 
+# %%
 with Stopwatch() as sw_tables:
     tables = fit_baselines(x_train, alpha=0.5)
 log_theta_mine = nbr2_fit(x_train)

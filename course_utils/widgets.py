@@ -13,14 +13,16 @@ any viewer without a widget front end) and, above it, controls that redraw that 
 place when an instructor moves them in JupyterLab.
 
 Control abbreviations: ``(lo, hi)`` or ``(lo, hi, step)`` -> a slider (integer if all are ints);
-a list of strings -> a dropdown; a bool -> a checkbox; or pass any ipywidgets widget.
+a list of strings -> a dropdown; a bool -> a checkbox; or pass any ipywidgets value widget, such as
+:func:`toggles` (a set of choices, one toggle button each: the value is the tuple of those pressed).
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import matplotlib.pyplot as plt
 
@@ -96,3 +98,60 @@ def present(render: Callable[..., Any], **controls: Any) -> Panel:
     panel.handle = display(fig, display_id=True)
     plt.close(fig)
     return panel
+
+
+def toggles(options: Sequence[str], value: Sequence[str] = (), description: str = "") -> Any:
+    """A control for a *set* of choices: one toggle button per option, wrapping onto several lines.
+
+    Its ``value`` is the tuple of the options pressed, in the order of ``options``; setting it
+    presses the matching buttons (an unknown option is a ``ValueError``). Use it where a render
+    function takes several choices at once (the words of an email): each click adds or removes
+    one, with no Ctrl-click to learn. ``present(render, words=toggles(VOCABULARY))``.
+    """
+    return _toggle_set_class()(options, value, description)
+
+
+@functools.lru_cache(maxsize=None)
+def _toggle_set_class() -> type:
+    """The widget class behind :func:`toggles`, built on first use (ipywidgets is imported lazily)."""
+    import ipywidgets as w
+    import traitlets
+
+    class ToggleSet(w.Box, w.ValueWidget):
+        value = traitlets.Tuple()
+        _syncing = False
+
+        def __init__(self, options: Sequence[str], value: Sequence[str] = (), description: str = "") -> None:
+            options = tuple(str(o) for o in options)
+            if not options or len(set(options)) != len(options):
+                raise ValueError(f"toggles needs distinct options; got {options!r}.")
+            self.options = options
+            self.buttons = [w.ToggleButton(description=o, value=False, layout=w.Layout(width="auto")) for o in options]
+            label = [w.Label(description)] if description else []
+            super().__init__(children=label + self.buttons, layout=w.Layout(flex_flow="row wrap", width="100%"))
+            for button in self.buttons:
+                button.observe(self._from_buttons, names="value")
+            self.value = tuple(value)
+
+        @traitlets.validate("value")
+        def _validate(self, proposal: Any) -> tuple[str, ...]:
+            chosen = tuple(proposal["value"])
+            unknown = [c for c in chosen if c not in self.options]
+            if unknown:
+                raise ValueError(f"not among the options {self.options}: {unknown}.")
+            return tuple(o for o in self.options if o in chosen)
+
+        @traitlets.observe("value")
+        def _to_buttons(self, change: Any) -> None:
+            self._syncing = True
+            try:
+                for option, button in zip(self.options, self.buttons):
+                    button.value = option in change["new"]
+            finally:
+                self._syncing = False
+
+        def _from_buttons(self, change: Any) -> None:
+            if not self._syncing:
+                self.value = tuple(o for o, b in zip(self.options, self.buttons) if b.value)
+
+    return ToggleSet

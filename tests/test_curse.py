@@ -9,7 +9,8 @@ import torch
 from course_utils.lessons.curse import (chain_rule_table_sizes, distance_contrast, empty_cell_fraction,
                                         full_table_parameters, gaussian_log_prob, gmm_log_prob, histogram_cells,
                                         histogram_log_prob, kde_log_prob, line_plot, log10_full_table_parameters,
-                                        render_estimators_1d, render_library, render_mixture_surface, scott_bandwidth)
+                                        render_crossing, render_estimators_1d, render_library, render_mixture_surface,
+                                        scott_bandwidth)
 
 
 def test_counting():
@@ -105,3 +106,29 @@ def test_render_functions():
     plt.close(fig)
     fig = line_plot([1, 2], {"a": [1, 2]}, "x", "y", "t", logx=True, logy=True)
     assert fig.axes[0].get_title() == "t"
+
+
+def test_render_estimators_1d_reports_held_out_log_density():
+    train = torch.randn(30, 1, generator=torch.Generator().manual_seed(0))
+    test = torch.randn(200, 1, generator=torch.Generator().manual_seed(1))
+    grid = torch.linspace(-4, 4, 50).unsqueeze(1)
+    fig = render_estimators_1d(train, grid, torch.exp(-0.5 * grid.squeeze(1) ** 2) / math.sqrt(2 * math.pi), bins=7, bandwidth=0.4, test=test)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    kde = kde_log_prob(train, test, 0.4).mean().item()
+    assert any(label.startswith("kernel density, h = 0.40") and f"{kde:.3f}" in label for label in labels), labels
+    assert any(label.startswith("histogram, 7 bins: held-out") for label in labels)
+    plt.close(fig)
+
+
+def test_render_crossing_ranks_the_models_at_the_chosen_size():
+    sizes = [5, 50, 500]
+    curves = {"few parents": [150.0, 130.0, 125.0], "many parents": [200.0, 128.0, 110.0]}
+    for n, best in ((5, "few parents"), (50, "many parents"), (500, "many parents")):
+        fig = render_crossing(n, sizes, curves)
+        ax1, ax2 = fig.axes
+        assert best in ax2.get_title() and f"n = {n:,}" in ax2.get_title()
+        assert ax2.get_yticklabels()[-1].get_text() == best, "the best model is the top bar"
+        assert ax1.get_xlabel() == "training images n" and ax2.get_xlabel()
+        plt.close(fig)
+    with pytest.raises(ValueError, match="one of the measured sizes"):
+        render_crossing(7, sizes, curves)

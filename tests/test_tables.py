@@ -157,3 +157,25 @@ def test_bad_inputs_are_clear_errors():
         mix.fit_em(torch.zeros(1, 1, 2, 2), 2)
     with pytest.raises(ValueError, match="components"):
         MixtureConfig((1, 2, 2), components=0)
+
+
+def test_em_never_raises_the_smoothed_objective_and_the_plain_nll_may_rise():
+    """With pseudo-counts EM climbs the log-likelihood *plus* a Beta prior's log-density, not the likelihood alone."""
+    from dataclasses import replace
+
+    x = random_binary(300, (1, 4, 4), p=0.3)
+    x[:150, :, :2] = 1.0
+    mix = MixtureOfBernoullis(MixtureConfig((1, 4, 4), components=3, alpha=1.0)).fit_em(x, 20, torch.Generator().manual_seed(0))
+    objective = torch.tensor(mix.em_objective, dtype=torch.float64)
+    assert len(objective) == len(mix.em_history) == 20
+    assert torch.all(objective[1:] <= objective[:-1] + 1e-5)
+    # the objective is the mean NLL plus -(alpha / N) sum log mu (1 - mu), written out here from mu itself
+    mu = mix.mu.double()
+    penalty = -(1.0 / 300) * (mu.log() + (1 - mu).log()).sum().item()
+    assert mix.smoothed_objective(x) == pytest.approx(-mix.log_prob(x).double().mean().item() + penalty, rel=1e-6)
+    # started from the plain maximum-likelihood fit, one step with pseudo-counts raises the NLL and lowers the objective
+    ml = MixtureOfBernoullis(MixtureConfig((1, 4, 4), components=3, alpha=0.0)).fit_em(x, 30, torch.Generator().manual_seed(0))
+    ml.cfg = replace(ml.cfg, alpha=1.0)
+    nll0, obj0 = -ml.log_prob(x).mean().item(), ml.smoothed_objective(x)
+    ml.m_step(x, ml.responsibilities(x))
+    assert -ml.log_prob(x).mean().item() > nll0 and ml.smoothed_objective(x) < obj0

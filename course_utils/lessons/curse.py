@@ -9,7 +9,8 @@ Helpers of notebook 01, each small enough to read alone:
   rule), and a single Gaussian fitted by maximum likelihood;
 - distance concentration: as ``D`` grows, the nearest and the farthest neighbour of a query become
   almost equally far (Beyer et al. 1999);
-- a 2-D mixture of Gaussians and the render functions of the notebook's widgets.
+- a 2-D mixture of Gaussians and the render functions of the notebook's widgets (a density as a
+  surface, the three estimators with their bins and bandwidth, the crossing learning curves).
 
 | here          | math                                                      |
 |---------------|-----------------------------------------------------------|
@@ -236,20 +237,69 @@ def render_mixture_surface(x2: float = 1.5, y2: float = 1.0, weight2: float = 0.
     return fig
 
 
-def render_estimators_1d(train: Tensor, test_grid: Tensor, true_density: Tensor, bins: int = 15, bandwidth: float | None = None) -> Figure:
-    """Histogram, kernel density and Gaussian fit of 1-D ``train`` (N, 1), over the true density."""
+def render_estimators_1d(train: Tensor, test_grid: Tensor, true_density: Tensor, bins: int = 15, bandwidth: float | None = None,
+                         test: Tensor | None = None) -> Figure:
+    """Histogram, kernel density and Gaussian fit of 1-D ``train`` (N, 1), over the true density.
+
+    ``test_grid`` (G, 1) is where the curves are drawn (its range is the histogram's box). With
+    ``test`` (M, 1), held-out points, each label also gives the estimator's mean held-out
+    log-density, so the effect of ``bins`` and ``bandwidth`` on generalisation can be read off.
+    """
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     g = test_grid.squeeze(1).numpy()
     lo, hi = float(g.min()), float(g.max())
+    h = scott_bandwidth(train) if bandwidth is None else float(bandwidth)
+    estimators = {f"histogram, {bins} bins": lambda p: histogram_log_prob(train, p, bins, lo, hi),
+                  f"kernel density, h = {h:.2f}": lambda p: kde_log_prob(train, p, h),
+                  "one Gaussian (ML)": lambda p: gaussian_log_prob(train, p)}
     ax.plot(g, true_density.numpy(), color="k", lw=2, label="true density")
-    ax.plot(g, histogram_log_prob(train, test_grid, bins, lo, hi).exp().numpy(), drawstyle="steps-mid", label=f"histogram, {bins} bins")
-    h = scott_bandwidth(train) if bandwidth is None else bandwidth
-    ax.plot(g, kde_log_prob(train, test_grid, h).exp().numpy(), label=f"kernel density, h = {h:.2f}")
-    ax.plot(g, gaussian_log_prob(train, test_grid).exp().numpy(), label="one Gaussian (ML)")
+    for label, log_density in estimators.items():
+        if test is not None:
+            label += f": held-out {log_density(test).mean().item():.3f}"
+        ax.plot(g, log_density(test_grid).exp().numpy(), drawstyle="steps-mid" if label.startswith("histogram") else "default",
+                label=label)
     ax.plot(train.squeeze(1).numpy(), np.zeros(len(train)), "|", color=OKABE_ITO[3], ms=12, label=f"{len(train)} training points")
     ax.set_xlabel("x")
     ax.set_ylabel("density")
+    if test is not None:
+        ax.set_title(f"held-out mean log-density of {len(test):,} new points (higher is better)", fontsize=9)
     ax.legend(fontsize=8)
+    return fig
+
+
+def render_crossing(n: int, sizes: Sequence[int], curves: dict[str, Sequence[float]], ylim: tuple[float, float] | None = None) -> Figure:
+    """Learning curves (test NLL against training-set size) with the size ``n`` marked, and the
+    models' test NLL at ``n`` side by side, best first: which assumption wins with ``n`` images.
+
+    ``sizes`` (S,) are the training-set sizes the curves were measured at and ``n`` must be one of
+    them; ``curves[name]`` holds S test NLLs (nats per image). ``ylim`` fixes the left panel's
+    vertical range (default: automatic).
+    """
+    sizes = [int(m) for m in sizes]
+    if n not in sizes:
+        raise ValueError(f"n must be one of the measured sizes {sizes}; got {n}.")
+    j = sizes.index(n)
+    at_n = {name: float(np.asarray(c, dtype=float)[j]) for name, c in curves.items()}
+    best = min(at_n, key=at_n.get)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1.5, 1]})
+    colours = {name: OKABE_ITO[i % len(OKABE_ITO)] for i, name in enumerate(curves)}
+    for name, c in curves.items():
+        ax1.plot(sizes, c, "o-", ms=3, color=colours[name], label=name, lw=2.5 if name == best else 1.2)
+    ax1.axvline(n, color="k", ls=":", lw=1)
+    ax1.set_xscale("log")
+    if ylim is not None:
+        ax1.set_ylim(*ylim)
+    ax1.set_xlabel("training images n")
+    ax1.set_ylabel("test NLL (nats per image)")
+    ax1.set_title("the curves cross: the best model depends on n")
+    ax1.legend(fontsize=8, loc="upper right")
+    order = sorted(at_n, key=at_n.get)[::-1]  # best at the top
+    extra = [at_n[m] - at_n[best] for m in order]
+    bars = ax2.barh(order, extra, color=[colours[m] for m in order])
+    ax2.bar_label(bars, labels=[f"{at_n[m]:.1f} nats (+{e:.1f})" for m, e in zip(order, extra)], padding=2, fontsize=8)
+    ax2.set_xlim(0, max(max(extra), 1.0) * 1.6)
+    ax2.set_xlabel(f"test NLL minus the best model's ({at_n[best]:.1f}), nats")
+    ax2.set_title(f"with n = {n:,} training images, {best} fits best", fontsize=10)
     return fig
 
 

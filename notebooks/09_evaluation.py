@@ -240,6 +240,14 @@ for ax, (b, rows) in zip(np.atleast_1d(axes), boards.items()):
 rt.save_figure(fig, "nll_vs_fd")
 
 # %% [markdown]
+# Why do the rankings cross? Most of an image's bits are *local*: which pixel continues a stroke, where
+# an edge stops. Models that capture local statistics well (causal tables, a PixelCNN with a small
+# receptive field) earn a good likelihood from them even when their samples do not add up to digits.
+# The classifier features behind FD care about the *global* shape, which a mixture of whole-image
+# templates, a VAE's decoder or a MADE with a hidden layer that sees every earlier pixel can get right
+# with a worse likelihood.
+
+# %% [markdown]
 # ## 3. The Fréchet distance, step by step
 #
 # Fit a Gaussian to each set of features, $\mathcal N(\mu_r, \Sigma_r)$ for the real images and
@@ -253,8 +261,9 @@ rt.save_figure(fig, "nll_vs_fd")
 fd_1d = gaussian_frechet_distance([0.0], [[1.0]], [0.5], [[1.44]])
 g = torch.Generator().manual_seed(0)
 a_1d, b_1d = torch.randn(200_000, 1, generator=g, dtype=torch.float64), 0.5 + 1.2 * torch.randn(200_000, 1, generator=g, dtype=torch.float64)
-print(f"closed form {fd_1d:.4f} = 0.25 + 0.04; from 200,000 samples of each: {frechet_distance(a_1d, b_1d):.4f}")
-assert abs(fd_1d - 0.29) < 1e-12 and abs((0 - 0.5) ** 2 - 0.25) < 1e-12 and abs((1 - 1.2) ** 2 - 0.04) < 1e-12
+means_only, spreads_only = gaussian_frechet_distance([0.0], [[1.0]], [0.5], [[1.0]]), gaussian_frechet_distance([0.0], [[1.0]], [0.0], [[1.44]])
+print(f"closed form {fd_1d:.4f} = {means_only:.4f} (means) + {spreads_only:.4f} (spreads); from 200,000 samples of each: {frechet_distance(a_1d, b_1d):.4f}")
+assert abs(fd_1d - 0.29) < 1e-12 and abs(means_only - 0.25) < 1e-12 and abs(spreads_only - 0.04) < 1e-12
 assert abs(frechet_distance(a_1d, b_1d) - 0.29) < 0.01
 
 # %% [markdown]
@@ -346,14 +355,16 @@ fd_random = [frechet_distance(test_rand, extract_features(rand28, r.samples)) fo
 rho = spearman(fd_course, fd_random)
 for r, f_c, f_r in zip(rows, fd_course, fd_random):
     print(f"{r.name:28s} course features {f_c:9.1f}   random features {f_r:9.3f}")
-print(f"Spearman rank correlation of the two rankings: {rho:.2f} over {len(rows)} rows")
+swapped = sum((a - b) * (c - d) < 0 for i, (a, c) in enumerate(zip(fd_course, fd_random)) for b, d in zip(fd_course[i + 1:], fd_random[i + 1:]))
+print(f"Spearman rank correlation of the two rankings: {rho:.2f} over {len(rows)} rows; {swapped} of {len(rows) * (len(rows) - 1) // 2} pairs swap")
 assert np.argmin(fd_course) == 0 and np.argmin(fd_random) == 0, "both feature maps put real held-out images first"
 rt.record("fd_rank_correlation_course_vs_random_features", rho)
 
 # %% [markdown]
-# Both maps agree that real images are best, and on the rough order; where the models are close they
-# can swap, and the *scales* have nothing in common. That is the reason for the name: **"FD (course
-# features)"**, never "FID". An FID is a Fréchet distance in the pool features of one particular
+# $\rho = 1$ would be the same ranking. Both maps put the real images first, but they order the models
+# differently in places, and their *scales* have nothing in common: a ranking by FD is a ranking in
+# one feature space, and a small difference between two models can flip with the network. That is the
+# reason for the name: **"FD (course features)"**, never "FID". An FID is a Fréchet distance in the pool features of one particular
 # Inception-v3 network at 299x299 pixels; its values (MNIST GANs ≈ 5–10, Lucic et al. 2018) are on
 # another scale and cannot be compared with ours, nor ours across feature networks. Fix the network,
 # the split, $N$ and the preprocessing, and print the floor beside every number.
@@ -488,11 +499,13 @@ print(f"copycat FD over five draws: {np.mean([r.fd for r in fd_cheat]):.1f} ± {
       f"(floor {floor:.2f}); best model on the board: {min(models_fd, key=models_fd.get)} {min(models_fd.values()):.1f}")
 
 # %% [markdown]
-# FD rewards the cheat: its score is of the order of the floor and far better than any trained model's.
+# FD rewards the cheat: its score is of the order of the floor and better than any trained model's.
 # It is not *at* the floor, though, and not by chance: the copycat's images are **training** images,
 # which the feature network was trained on, and on average they score a few points above held-out
 # images (here: the mean over five draws against the floor of the held-out split). That is why the
-# protocol's floor uses the validation split. Either way, FD cannot tell copying from generalising.
+# protocol's floor uses the validation split. The five draws also show how much any two sets of 500
+# real images differ (a couple of points): the spread that makes small FD differences meaningless.
+# Either way, FD cannot tell copying from generalising.
 #
 # **The nearest-neighbour check** can: the distance from each sample to its nearest training image,
 # compared with the same distance for held-out real images (which were *not* trained on).

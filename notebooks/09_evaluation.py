@@ -553,8 +553,9 @@ for b, rows in boards.items():
         print(f"{b:18s} {r.name:28s} accuracy {c2st[(b, r.name)].accuracy:.3f}   p = {c2st[(b, r.name)].p_value:.2g}")
 
 # %% [markdown]
-# Every model is told apart from the real data. The held-out rows compare $N$ real images and pass.
-# Now the same test on the whole validation split against the test split, for both data sets:
+# A tiny p-value says the classifier found a difference that chance would almost never produce; a
+# large one says only that *this* classifier, on these features, found none. The held-out rows compare
+# $N$ real images with the test split. Now the same test on the whole validation split, for both data sets:
 
 # %%
 split_test = {b: classifier_two_sample_test(feats[b]["test"], feats[b]["val"], seed=rt.seed) for b in feats}

@@ -8,4 +8,7 @@
   density / coverage, nearest-training-image distances, a classifier two-sample test.
 - :mod:`.protocol`: the one FD protocol, ``fd_with_floor(samples, dataset)``: "FD (course
   features)" against the test split, with its real-vs-real floor at the same N. Never "FID".
+- :mod:`.leaderboard`: ``leaderboard(rt, board)``: every preset of a data set (and models fitted in
+  the notebook) on one table: NLL or bound with its kind, FD with its floor, precision/recall,
+  density/coverage, sampling time, size, training time.
 """

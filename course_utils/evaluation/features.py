@@ -272,6 +272,11 @@ def check_sample_images(x: Tensor, image_size: int | None, what: str = "images")
     if not torch.isfinite(x).all():
         raise ValueError(f"{what} contain NaN or infinite values.")
     lo, hi = x.min().item(), x.max().item()
+    if lo >= 0 and hi > 1 and hi <= 255 and bool((x == x.round()).all()):
+        raise ValueError(
+            f"{what} must lie in [0, 1]; got whole numbers in [{lo:.0f}, {hi:.0f}], which look like grey levels: pass level / (K - 1), "
+            "e.g. levels / 16 for the 8x8 digits (17 levels) or levels / 255 for 8-bit images."
+        )
     if lo < 0 or hi > 1:
         raise ValueError(
             f"{what} must lie in [0, 1]; got values in [{lo:.3g}, {hi:.3g}] "

@@ -80,7 +80,8 @@ def mean_nll(model: GenerativeModel, loader: Iterable, **options: Any) -> float:
     if model.log_prob_kind not in (LogProbKind.EXACT, LogProbKind.LOWER_BOUND):
         raise ValueError(
             f"{model.family} has a log_prob of kind {model.log_prob_kind.value!r}: it gives no NLL "
-            "(an energy is known only up to log Z; a GAN has no density). Compare it with sample-quality metrics instead."
+            "(an energy is known only up to log Z; a GAN has no density). Compare it with sample-quality metrics instead: "
+            "pass its samples, e.g. fd_with_floor(model.sample(N), dataset) or precision_recall(real_features, sample_features)."
         )
     return average_over(model, loader, lambda x, y: -model.log_prob(x, y=y, **options).double())
 

@@ -455,7 +455,9 @@ def fit_or_load(
     interrupted run if one left its partial checkpoint) and save one.
 
     The key is explained in the module docstring. A finished checkpoint appears only once
-    training finished, so a half-trained run is never mistaken for a finished one.
+    training finished, so a half-trained run is never mistaken for a finished one. Training runs
+    in a fork of the random state, so the caller's random draws after this call are the same
+    whether the model was trained or loaded.
     """
     if data_key is None:
         data_key = loader_fingerprint(train_loader) + (("+" + loader_fingerprint(val_loader)) if val_loader is not None else "")
@@ -467,7 +469,8 @@ def fit_or_load(
             history.from_checkpoint = True
             return history
     partial = path.with_suffix(".partial.pt")
-    history = fit(model, train_loader, val_loader, cfg, state_path=partial)
+    with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):  # trained or loaded, the
+        history = fit(model, train_loader, val_loader, cfg, state_path=partial)  # caller's random state after is the same
     save_checkpoint(path, model, history, cfg)
     partial.unlink(missing_ok=True)
     return history

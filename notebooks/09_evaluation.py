@@ -46,7 +46,7 @@ import torch
 
 from course_utils import load_digits8x8, load_mnist5k, present, setup
 from course_utils.evaluation.features import class_probabilities, extract_features, load_feature_net
-from course_utils.evaluation.leaderboard import BOARDS, board_presets, format_table, leaderboard, model_nll, sample_scores
+from course_utils.evaluation.leaderboard import BOARDS, board_presets, format_table, leaderboard, model_nll
 from course_utils.evaluation.likelihood import mean_nll, nats_to_bpd
 from course_utils.evaluation.protocol import fd_bias_curve, fd_with_floor, reference_features
 from course_utils.evaluation.sample_quality import (classifier_two_sample_test, density_coverage, frechet_distance,
@@ -55,11 +55,11 @@ from course_utils.evaluation.sample_quality import (classifier_two_sample_test, 
 from course_utils.exercises import check
 from course_utils.lessons.evaluation_views import (CORRUPTIONS, QUOTED_INTRO_DGM, Copycat, CopycatConfig, CorruptionLab,
                                                    MixtureOfTwoConfig, TwoModelMixture, UniformConfig, UniformImages, corrupt,
-                                                   fit_independent_pixels, random_feature_net, spearman)
+                                                   random_feature_net, spearman)
 from course_utils.models.independent import IndependentConfig, IndependentPixels
 from course_utils.models.tables import CausalTable, MixtureConfig, MixtureOfBernoullis, TableConfig
 from course_utils.models.vae import Autoencoder, VAEConfig
-from course_utils.plotting import image_grid, image_rows
+from course_utils.plotting import image_rows
 from course_utils.runtime import Stopwatch
 
 rt = setup("09_evaluation")
@@ -101,11 +101,13 @@ baselines = {
         f"mixture of {K} Bernoullis": timed(lambda: MixtureOfBernoullis(MixtureConfig(components=K)).to(dev).fit_em(
             x_bin, em_iters, torch.Generator().manual_seed(rt.seed))),
     },
-    "digits8x8": {"independent pixels": timed(lambda: fit_independent_pixels(digits.train.x.to(dev), 17))},
+    "digits8x8": {"independent pixels": timed(lambda: IndependentPixels(IndependentConfig((1, 8, 8), 17)).to(dev)
+                                              .fit_closed_form(digits.train.x))},
 }
 shown = [b for b in BOARDS if b != "mnist5k" or board_presets(b, rt.budget)]  # grey MNIST only when a notebook trained a model of it
 if "mnist5k" in shown:
-    baselines["mnist5k"] = {"independent pixels": timed(lambda: fit_independent_pixels(grey.train.x.to(dev), 256))}
+    baselines["mnist5k"] = {"independent pixels": timed(lambda: IndependentPixels(IndependentConfig((1, 28, 28), 256)).to(dev)
+                                                      .fit_closed_form(grey.train.x))}
 for b in shown:
     print(f"{BOARDS[b].title}: presets {', '.join(board_presets(b, rt.budget)) or '(none yet)'}")
 

@@ -151,3 +151,19 @@ def test_course_commands_start_without_the_resource_module(monkeypatch):
     course = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(course)
     assert course.main(["help"]) == 0
+
+
+def test_presets_do_not_depend_on_who_trains_them_or_disturb_the_caller(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_BUDGET", "smoke")
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path / "a"))
+    rt = setup("03_autoregressive", quiet=True)
+    torch.manual_seed(1)
+    trained, _ = load_model("fvsbn", rt, quiet=True)
+    after_training = torch.rand(3)
+    torch.manual_seed(1)
+    load_model("fvsbn", rt, quiet=True)  # loads the checkpoint this time
+    assert torch.equal(torch.rand(3), after_training), "the caller's random state is the same whether the model was trained or loaded"
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path / "b"))
+    torch.manual_seed(12345)  # another notebook, another random state before the call
+    again, _ = load_model("fvsbn", setup("09_evaluation", quiet=True), quiet=True)
+    assert all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), again.state_dict().values()))

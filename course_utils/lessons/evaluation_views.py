@@ -320,15 +320,3 @@ QUOTED_INTRO_DGM: tuple[tuple[str, float | None, bool, int, str], ...] = (
 
 
 # --------------------------------------------------------------------------- a baseline for many levels
-def fit_independent_pixels(x: Tensor, num_levels: int, alpha: float = 0.5) -> GenerativeModel:
-    """Independent categorical pixels fitted in closed form, ``p_i(k) = (count_i(k) + alpha) / (N + K alpha)``,
-    counting with ``scatter_add`` (a one-hot tensor of 256 levels for 4,000 MNIST images would take 6 GB)."""
-    from ..models.independent import IndependentConfig, IndependentPixels
-
-    check_images(x, tuple(x.shape[1:]))
-    model = IndependentPixels(IndependentConfig(tuple(x.shape[1:]), num_levels)).to(x.device)
-    lv = to_levels(x, num_levels).flatten(1)  # (N, D)
-    counts = torch.zeros(num_levels, lv.shape[1], device=x.device).scatter_add_(0, lv, torch.ones_like(lv, dtype=torch.float32))
-    with torch.no_grad():
-        model.logits.copy_((torch.log(counts + alpha) - math.log(x.shape[0] + num_levels * alpha)).view_as(model.logits))
-    return model

@@ -14,6 +14,7 @@ trained one can be checked against the formula.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -70,7 +71,8 @@ class IndependentPixels(GenerativeModel):
         if alpha < 0:
             raise ValueError(f"alpha must be non-negative; got {alpha}.")
         check_images(x, self.cfg.shape)
-        lv = to_levels(x.to(self.device), self.cfg.num_levels)
-        counts = F.one_hot(lv, self.cfg.num_levels).sum(0).movedim(-1, 0).float()  # (K, C, H, W)
-        self.logits.copy_(torch.log(counts + alpha) - torch.log(torch.tensor(x.shape[0] + self.cfg.num_levels * alpha)))
+        lv = to_levels(x.to(self.device), self.cfg.num_levels).flatten(1)  # (N, D)
+        k = self.cfg.num_levels
+        counts = torch.zeros(k, lv.shape[1], device=self.device).scatter_add_(0, lv, torch.ones_like(lv, dtype=torch.float32))  # (K, D), no one-hot
+        self.logits.copy_((torch.log(counts + alpha) - math.log(x.shape[0] + k * alpha)).view_as(self.logits))
         return self

@@ -18,9 +18,12 @@ checkpoint, and whichever runs first trains it. A notebook adds its presets here
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
+
+import torch
 
 from ..base import GenerativeModel
 from ..data import DatasetUnavailable, ImageData, load_dataset
@@ -123,23 +126,33 @@ def preset_data(preset: Preset, budget: Budget, quiet: bool = False) -> ImageDat
         return load_dataset(preset.fallback_dataset)
 
 
+def preset_seed(name: str, seed: int) -> int:
+    """The seed a preset's model is built and trained from: a stable function of its name and the runtime's seed."""
+    return (int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little") + seed) % 2**31
+
+
 def load_model(name: str, rt: Runtime, *, quiet: bool = False) -> tuple[GenerativeModel, History]:
     """The model of preset ``name`` at ``rt.budget``, on ``rt.device``, with its training history.
 
     Loads the checkpoint that the preset's notebook (or an earlier call) wrote under
     ``rt.checkpoint_dir``; trains it first when there is none (resuming an interrupted run), and
-    says which and how long it took.
+    says which and how long it took. The model is built from :func:`preset_seed` inside a fork of
+    the random state, so it is the same whichever notebook asks first, and the notebook's own random
+    draws after the call are the same whether the model was trained or loaded.
     """
     if name not in PRESETS:
         raise ValueError(f"No preset {name!r}; the presets are {', '.join(sorted(PRESETS))}.")
     p = PRESETS[name]
     data = preset_data(p, rt.budget, quiet)
-    model = p.build(rt.budget).to(rt.device)
-    if p.init is not None:
-        p.init(model, data)
     start = time.perf_counter()
-    history = rt.fit_or_load(model, data.train.loader(p.batch_size, seed=rt.seed, labels=p.labels),
-                             data.val.loader(p.val_batch_size, shuffle=False, labels=p.labels), p.train(rt.budget), name=name)
+    # the same weights whichever notebook builds the preset first, and the caller's random state untouched
+    with torch.random.fork_rng(devices=[rt.device] if rt.device.type == "cuda" else []):
+        torch.manual_seed(preset_seed(name, rt.seed))
+        model = p.build(rt.budget).to(rt.device)
+        if p.init is not None:
+            p.init(model, data)
+        history = rt.fit_or_load(model, data.train.loader(p.batch_size, seed=rt.seed, labels=p.labels),
+                                 data.val.loader(p.val_batch_size, shuffle=False, labels=p.labels), p.train(rt.budget), name=name)
     if not quiet:
         what = "loaded its checkpoint" if history.from_checkpoint else f"trained it in {history.seconds:.1f} s"
         print(f"{name} ({p.notebook}, {rt.budget} budget, {data.name}): {what} ({time.perf_counter() - start:.1f} s); "

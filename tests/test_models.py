@@ -31,7 +31,8 @@ TINY = {
     "flow": ({"dim": 2, "transform": "realnvp", "num_layers": 2, "hidden": (8,)}, None),
     "image-flow": ({"shape": (1, 2, 2), "num_levels": 3, "num_layers": 2, "hidden": (8,)}, 3),
 }
-# extra variants worth their own check: a 17-level VAE with a mixture prior, a conditional VAE
+# extra variants worth their own check: a 17-level VAE with a mixture prior, a conditional VAE, a MAF, a
+# variationally dequantised Glow-style image flow
 VARIANTS = {
     **{name: (name, cfg, k) for name, (cfg, k) in TINY.items()},
     "vae-17-mog": ("vae", {"shape": (1, 1, 2), "num_levels": 17, "latent_dim": 2, "hidden": 8, "prior": "mog", "prior_components": 3}, 17),

@@ -13,13 +13,15 @@ The package, grouped by kind (one level deep, flat inside each group)::
       plotting.py      the course's figures;  widgets.py  present(render_fn, ...);  results.py  rt.record
       nn/              building blocks of several families: masked.py (MADE/PixelCNN masks),
                        attention.py (self-attention, causal switch), blocks.py (MLPs)
+                       invertible.py (flow layers: coupling, ActNorm, LU linear, MAF/IAF)
       models/          one family per file (independent, tables, made, pixelcnn, char_transformer,
-                       vae, gaussian_mixture), the registry (build_model) and presets.py (load_model)
+                       vae, gaussian_mixture, flows), the registry (build_model) and presets.py (load_model)
       samplers/        samplers shared by families: langevin.py (ULA, MALA)
       evaluation/      likelihood.py (units, mean_nll, normalisation checks); sample-quality metrics;
                        leaderboard.py (every preset and baseline of a data set on one table)
       lessons/         code one notebook uses: curse (01), naive_bayes and spam (02),
-                       autoregressive_views (03), linear_gaussian and vae_views (04), evaluation_views (09)
+                       autoregressive_views (03), linear_gaussian and vae_views (04), flow_views (05),
+                       evaluation_views (09)
       tooling/         not teaching code: notebooks.py (the notebooks' text form), bench.py
 
 Setup

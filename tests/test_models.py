@@ -28,12 +28,18 @@ TINY = {
     "vae": ({"shape": (1, 2, 2), "num_levels": 2, "latent_dim": 2, "hidden": 8}, 2),
     "autoencoder": ({"shape": (1, 2, 2), "num_levels": 17, "latent_dim": 2, "hidden": 8}, 17),
     "gaussian-mixture": ({"dim": 2, "components": 3}, None),
+    "flow": ({"dim": 2, "transform": "realnvp", "num_layers": 2, "hidden": (8,)}, None),
+    "image-flow": ({"shape": (1, 2, 2), "num_levels": 3, "num_layers": 2, "hidden": (8,)}, 3),
 }
-# extra variants worth their own check: a 17-level VAE with a mixture prior, a conditional VAE
+# extra variants worth their own check: a 17-level VAE with a mixture prior, a conditional VAE, a MAF, a
+# variationally dequantised Glow-style image flow
 VARIANTS = {
     **{name: (name, cfg, k) for name, (cfg, k) in TINY.items()},
     "vae-17-mog": ("vae", {"shape": (1, 1, 2), "num_levels": 17, "latent_dim": 2, "hidden": 8, "prior": "mog", "prior_components": 3}, 17),
     "vae-conditional": ("vae", {"shape": (1, 2, 2), "num_levels": 2, "latent_dim": 2, "hidden": 8, "num_classes": 3}, 2),
+    "flow-maf": ("flow", {"dim": 2, "transform": "maf", "num_layers": 2, "hidden": (8,)}, None),
+    "image-flow-variational": ("image-flow", {"shape": (1, 1, 2), "num_levels": 17, "num_layers": 2, "hidden": (8,), "transform": "glow",
+                                              "dequantization": "variational", "deq_layers": 2, "deq_hidden": (8,)}, 17),
 }
 
 
@@ -110,7 +116,7 @@ def test_conditioning_is_one_checked_keyword(name):
             model.loss(x, y=torch.zeros(3))
 
 
-@pytest.mark.parametrize("name", [n for n in VARIANTS if VARIANTS[n][2] is not None or VARIANTS[n][0] == "gaussian-mixture"])
+@pytest.mark.parametrize("name", [n for n in VARIANTS if VARIANTS[n][2] is not None or VARIANTS[n][0] in ("gaussian-mixture", "flow")])
 def test_nan_and_wrong_shape_inputs_are_clear_errors(name):
     model, levels = _tiny(name)
     x = _data(model, levels, 3, "cpu")

@@ -14,6 +14,8 @@ checkpoint, and whichever runs first trains it. A notebook adds its presets here
 | ``pixelcnn``          | 03       | pixelcnn  | binarised MNIST-5k  |
 | ``vae-digits``        | 04       | vae       | 8x8 digits          |
 | ``vae-mnist``         | 04       | vae       | binarised MNIST-5k  |
+| ``realnvp-digits``    | 05       | image-flow (uniform dequantisation) | 8x8 digits |
+| ``realnvp-digits-vardeq`` | 05   | image-flow (variational dequantisation) | 8x8 digits |
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..base import GenerativeModel
 from ..data import DatasetUnavailable, ImageData, load_dataset
 from ..runtime import Budget, Runtime, by_budget
 from ..train import History, TrainConfig
+from .flows import ImageFlow, ImageFlowConfig
 from .made import MADE, MADEConfig
 from .pixelcnn import PixelCNN, PixelCNNConfig
 from .vae import VAE, VAEConfig
@@ -112,6 +115,27 @@ register(Preset(
     lambda b: TrainConfig(epochs=by_budget(b, smoke=3, laptop=60, full=300), lr=2e-3, weight_decay=1e-5,
                           patience=by_budget(b, smoke=None, laptop=10, full=20), progress=False),
 ))
+
+
+
+def _realnvp_digits(dequantization: str) -> Callable[[Budget], GenerativeModel]:
+    """RealNVP on the 8x8 digits: checkerboard affine couplings (MLP conditioners) and ActNorm."""
+    return lambda b: ImageFlow(ImageFlowConfig(
+        shape=(1, 8, 8), num_levels=17, num_layers=by_budget(b, smoke=4, laptop=10, full=10),
+        hidden=by_budget(b, smoke=(64, 64), laptop=(256, 256), full=(512, 512)), dropout=by_budget(b, smoke=0.0, laptop=0.2, full=0.2),
+        dequantization=dequantization, deq_layers=4, deq_hidden=by_budget(b, smoke=(32,), laptop=(128,), full=(256,)),
+    ))
+
+
+def _realnvp_train(budget: Budget) -> TrainConfig:
+    """A fixed number of epochs for both dequantisations; ``patience = epochs`` never stops early but
+    keeps the weights of the best validation bound (early stopping as model selection)."""
+    epochs = by_budget(budget, smoke=3, laptop=60, full=300)
+    return TrainConfig(epochs=epochs, lr=by_budget(budget, smoke=2e-3, laptop=1e-3, full=5e-4), patience=epochs, progress=False)
+
+
+register(Preset("realnvp-digits", "05_normalizing_flows", lambda b: "digits8x8", _realnvp_digits("uniform"), _realnvp_train))
+register(Preset("realnvp-digits-vardeq", "05_normalizing_flows", lambda b: "digits8x8", _realnvp_digits("variational"), _realnvp_train))
 
 
 def preset_data(preset: Preset, budget: Budget, quiet: bool = False) -> ImageData:

@@ -28,6 +28,10 @@ TINY = {
     "vae": ({"shape": (1, 2, 2), "num_levels": 2, "latent_dim": 2, "hidden": 8}, 2),
     "autoencoder": ({"shape": (1, 2, 2), "num_levels": 17, "latent_dim": 2, "hidden": 8}, 17),
     "gaussian-mixture": ({"dim": 2, "components": 3}, None),
+    "rbm": ({"shape": (1, 3, 3), "hidden": 3, "chains": 4}, 2),
+    "ebm": ({"dim": 2, "hidden": 8, "depth": 1, "steps": 2, "sample_steps": 3, "buffer_size": 16}, None),
+    "ebm-image": ({"shape": (1, 2, 2), "num_levels": 17, "hidden": 8, "depth": 1, "steps": 2, "sample_steps": 3, "buffer_size": 16}, 17),
+    "score": ({"dim": 2, "hidden": 8, "depth": 1, "num_scales": 3, "steps_per_scale": 2}, None),
 }
 # extra variants worth their own check: a 17-level VAE with a mixture prior, a conditional VAE
 VARIANTS = {

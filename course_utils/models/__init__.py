@@ -12,6 +12,10 @@ dataclass, and a registry from family name to class.
 | ``vae``             | ``VAE``                | ``vae.py``           | lower bound  | discrete   |
 | ``autoencoder``     | ``Autoencoder``        | ``vae.py``           | none         | discrete   |
 | ``gaussian-mixture``| ``GaussianMixture``    | ``gaussian_mixture.py`` | exact     | continuous |
+| ``rbm``             | ``RBM``                | ``rbm.py``           | exact (log Z over 2^H hidden states) | discrete |
+| ``ebm``             | ``EBM``                | ``ebm.py``           | unnormalised | continuous |
+| ``ebm-image``       | ``ImageEBM``           | ``ebm.py``           | unnormalised | discrete   |
+| ``score``           | ``ScoreModel``         | ``score.py``         | none         | continuous |
 
 :func:`build_model` makes a model from a family name and a config dict (what a checkpoint stores);
 :func:`load_model` (in :mod:`course_utils.models.presets`) gives the model a notebook trained, by
@@ -31,6 +35,9 @@ from .made import MADE, MADEConfig
 from .pixelcnn import PixelCNN, PixelCNNConfig
 from .tables import CausalTable, MixtureConfig, MixtureOfBernoullis, TableConfig
 from .vae import VAE, Autoencoder, VAEConfig
+from .ebm import EBM, EBMConfig, ImageEBM, ImageEBMConfig
+from .rbm import RBM, RBMConfig
+from .score import ScoreConfig, ScoreModel
 
 # family name -> (model class, config class)
 FAMILIES: dict[str, tuple[type[GenerativeModel], type]] = {
@@ -45,6 +52,10 @@ FAMILIES: dict[str, tuple[type[GenerativeModel], type]] = {
         (VAE, VAEConfig),
         (Autoencoder, VAEConfig),
         (GaussianMixture, GaussianMixtureConfig),
+        (RBM, RBMConfig),
+        (EBM, EBMConfig),
+        (ImageEBM, ImageEBMConfig),
+        (ScoreModel, ScoreConfig),
     )
 }
 
@@ -66,4 +77,5 @@ def build_model(family: str, config: Any) -> GenerativeModel:
 __all__ = [
     "FAMILIES", "MADE", "VAE", "Autoencoder", "CausalTable", "CharTransformer", "GaussianMixture", "IndependentPixels",
     "MixtureOfBernoullis", "PixelCNN", "build_model",
+    "EBM", "ImageEBM", "RBM", "ScoreModel",
 ]

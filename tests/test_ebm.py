@@ -111,3 +111,18 @@ def test_permutation_test_holds_its_level_and_has_power():
     assert shifted.rejects(0.01)
     with pytest.raises(ValueError, match="NaN"):
         mmd_permutation_test(torch.full((3, 2), float("nan")), torch.zeros(3, 2))
+
+
+# --------------------------------------------------------------------------- the lesson's banana and widget
+def test_banana_samples_match_its_moments_and_the_widget_renders():
+    from course_utils.lessons.energy_views import BANANA, banana_sample, render_langevin
+
+    x = banana_sample(100_000, torch.Generator().manual_seed(0))
+    a, b, s = BANANA["a"], BANANA["b"], BANANA["s"]
+    assert x[:, 0].pow(2).mean().item() == pytest.approx(a * a, rel=0.02)
+    assert x[:, 1].mean().item() == pytest.approx(0.0, abs=0.02)  # E[x2] = b (E[x1^2] - a^2) = 0
+    assert x[:, 1].var().item() == pytest.approx(2 * b * b * a**4 + s * s, rel=0.03)
+    fig = render_langevin(0.05, 20, n=200)
+    assert "MMD test" in fig.axes[0].get_title()
+    fig = render_langevin(1.0, 20, n=200)
+    assert "diverged" in fig.axes[0].get_title()

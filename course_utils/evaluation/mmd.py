@@ -29,10 +29,12 @@ from ..draws import uniform
 
 @dataclass(frozen=True)
 class MMDTest:
-    """Unbiased MMD^2, its permutation p-value, the bandwidth and the sample sizes."""
+    """Unbiased MMD^2, its permutation p-value, the 95 % quantile of the permuted statistics (the
+    test's critical value at the 5 % level), the bandwidth and the sample sizes."""
 
     mmd2: float
     p_value: float
+    critical_value: float
     bandwidth: float
     n: int
     m: int
@@ -103,4 +105,4 @@ def mmd_permutation_test(x: Tensor, y: Tensor, *, permutations: int = 500, bandw
     stats = s_xx / (n * (n - 1)) + s_yy / (m * (m - 1)) - 2 * s_xy / (n * m)
     observed = stats[0]
     p = (1 + (stats[1:] >= observed - 1e-12).sum().item()) / (1 + permutations)
-    return MMDTest(observed.item(), p, h, n, m, permutations)
+    return MMDTest(observed.item(), p, torch.quantile(stats[1:], 0.95).item(), h, n, m, permutations)

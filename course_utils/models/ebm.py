@@ -165,11 +165,15 @@ class _EnergyModel(GenerativeModel):
         return (f_pos.mean() - f_neg.mean()) / T + self.cfg.alpha * (f_pos**2 + f_neg**2).mean()
 
     def loss(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """The contrastive-divergence loss with short-run negatives; training mode updates the replay
-        buffer, evaluation mode leaves it as it is. Its value is not an NLL."""
+        """The contrastive-divergence loss. In training mode the negatives are fresh short-run chains,
+        written back into the replay buffer; in evaluation mode (a validation loss) they are the
+        buffer's first entries as they are: no sampling, nothing changed. Its value is not an NLL."""
         self.labels(y, x.shape[0])
         self._check(x)
-        x_neg = self.negatives(x.shape[0], update=self.training)
+        if self.training:
+            x_neg = self.negatives(x.shape[0])
+        else:
+            x_neg = self.buffer[torch.arange(x.shape[0], device=self.buffer.device) % self.cfg.buffer_size]
         return self.cd_loss(x, x_neg)
 
     @torch.no_grad()

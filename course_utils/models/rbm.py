@@ -167,7 +167,19 @@ class RBM(GenerativeModel):
     @torch.no_grad()
     def _hidden_log_marginal_chunked(self, block: int = 2**18) -> Tensor:
         """The same vector by splitting h into two halves: (W^T h)_i = A_i(h_a) + B_i(h_b), so only the
-        2^H x D softplus terms remain, accumulated one visible unit at a time in cache-sized blocks."""
+        2^H x D softplus terms remain, accumulated one visible unit at a time in cache-sized blocks.
+        On a CPU this runs on one thread: thousands of small element-wise steps gain little from a
+        second thread and lose many times over when the cores are shared."""
+        if self.W.device.type != "cpu":
+            return self._chunked(block)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._chunked(block)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _chunked(self, block: int) -> Tensor:
         n_a = self.cfg.hidden // 2
         n_b = self.cfg.hidden - n_a
         dev, dt = self.W.device, self.W.dtype

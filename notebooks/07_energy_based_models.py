@@ -948,8 +948,8 @@ mmd_annealed = mmd_permutation_test(annealed, exact_mix, permutations=perms, gen
 print(f"share in the 4/5 mode: annealed {share_annealed:.3f}, plain Langevin at the smallest sigma {share_plain:.3f} (true 0.8)")
 print(f"annealed samples vs exact ones: {mmd_annealed} ({sw_sample.seconds:.1f} s for {n_s} samples)")
 fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-for ax, (name, pts) in zip(axes, {"exact samples": exact_mix, f"annealed Langevin ({share_annealed:.0%} right)": annealed,
-                                  f"Langevin at $\\sigma_L$ only ({share_plain:.0%} right)": plain}.items()):
+for ax, (name, pts) in zip(axes, {"exact samples (80 % in the upper mode)": exact_mix, f"annealed Langevin: {share_annealed:.0%}": annealed,
+                                  f"Langevin at $\\sigma_L$ only: {share_plain:.0%}": plain}.items()):
     ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.5, c=OKABE_ITO[3])
     ax.set_title(name)
     ax.set_xlim(-9, 9)

@@ -133,7 +133,8 @@ class History:
 
 # --------------------------------------------------------------------------- the weight average
 class EMA:
-    """Exponential moving average of a model's floating-point weights and buffers.
+    """Exponential moving average of a model's parameters (not its buffers: a replay buffer, a
+    persistent chain or a noise schedule is state, not a weight to average).
 
     After step ``s`` each average moves towards the weights by ``1 - d_s`` with
     ``d_s = min(decay, (1 + s) / (10 + s))``: the early, fast-moving weights are forgotten quickly.
@@ -141,12 +142,12 @@ class EMA:
 
     def __init__(self, model: torch.nn.Module, decay: float) -> None:
         self.decay = decay
-        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+        self.shadow = {k: v.detach().clone() for k, v in model.named_parameters() if v.is_floating_point()}
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module, step: int) -> None:
         d = min(self.decay, (1 + step) / (10 + step))
-        for k, v in model.state_dict().items():
+        for k, v in model.named_parameters():
             if k in self.shadow:
                 self.shadow[k].lerp_(v.detach(), 1 - d)
 

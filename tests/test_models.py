@@ -30,6 +30,10 @@ TINY = {
     "gaussian-mixture": ({"dim": 2, "components": 3}, None),
     "flow": ({"dim": 2, "transform": "realnvp", "num_layers": 2, "hidden": (8,)}, None),
     "image-flow": ({"shape": (1, 2, 2), "num_levels": 3, "num_layers": 2, "hidden": (8,)}, 3),
+    "rbm": ({"shape": (1, 3, 3), "hidden": 3, "chains": 4}, 2),
+    "ebm": ({"dim": 2, "hidden": 8, "depth": 1, "steps": 2, "sample_steps": 3, "buffer_size": 16}, None),
+    "ebm-image": ({"shape": (1, 2, 2), "num_levels": 17, "hidden": 8, "depth": 1, "steps": 2, "sample_steps": 3, "buffer_size": 16}, 17),
+    "score": ({"dim": 2, "hidden": 8, "depth": 1, "num_scales": 3, "steps_per_scale": 2}, None),
 }
 # extra variants worth their own check: a 17-level VAE with a mixture prior, a conditional VAE, a MAF, a
 # variationally dequantised Glow-style image flow

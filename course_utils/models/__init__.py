@@ -14,6 +14,10 @@ dataclass, and a registry from family name to class.
 | ``gaussian-mixture``| ``GaussianMixture``    | ``gaussian_mixture.py`` | exact     | continuous |
 | ``flow``            | ``Flow``               | ``flows.py``         | exact        | continuous |
 | ``image-flow``      | ``ImageFlow``          | ``flows.py``         | lower bound  | discrete   |
+| ``rbm``             | ``RBM``                | ``rbm.py``           | exact (log Z over 2^H hidden states) | discrete |
+| ``ebm``             | ``EBM``                | ``ebm.py``           | unnormalised | continuous |
+| ``ebm-image``       | ``ImageEBM``           | ``ebm.py``           | unnormalised | discrete   |
+| ``score``           | ``ScoreModel``         | ``score.py``         | none         | continuous |
 
 :func:`build_model` makes a model from a family name and a config dict (what a checkpoint stores);
 :func:`load_model` (in :mod:`course_utils.models.presets`) gives the model a notebook trained, by
@@ -34,6 +38,9 @@ from .made import MADE, MADEConfig
 from .pixelcnn import PixelCNN, PixelCNNConfig
 from .tables import CausalTable, MixtureConfig, MixtureOfBernoullis, TableConfig
 from .vae import VAE, Autoencoder, VAEConfig
+from .ebm import EBM, EBMConfig, ImageEBM, ImageEBMConfig
+from .rbm import RBM, RBMConfig
+from .score import ScoreConfig, ScoreModel
 
 # family name -> (model class, config class)
 FAMILIES: dict[str, tuple[type[GenerativeModel], type]] = {
@@ -50,6 +57,10 @@ FAMILIES: dict[str, tuple[type[GenerativeModel], type]] = {
         (GaussianMixture, GaussianMixtureConfig),
         (Flow, FlowConfig),
         (ImageFlow, ImageFlowConfig),
+        (RBM, RBMConfig),
+        (EBM, EBMConfig),
+        (ImageEBM, ImageEBMConfig),
+        (ScoreModel, ScoreConfig),
     )
 }
 
@@ -69,6 +80,6 @@ def build_model(family: str, config: Any) -> GenerativeModel:
 
 
 __all__ = [
-    "FAMILIES", "MADE", "VAE", "Autoencoder", "CausalTable", "CharTransformer", "Flow", "GaussianMixture", "ImageFlow", "IndependentPixels",
-    "MixtureOfBernoullis", "PixelCNN", "build_model",
+    "EBM", "FAMILIES", "MADE", "RBM", "VAE", "Autoencoder", "CausalTable", "CharTransformer", "Flow", "GaussianMixture", "ImageEBM",
+    "ImageFlow", "IndependentPixels", "MixtureOfBernoullis", "PixelCNN", "ScoreModel", "build_model",
 ]

@@ -16,6 +16,8 @@ checkpoint, and whichever runs first trains it. A notebook adds its presets here
 | ``vae-mnist``         | 04       | vae       | binarised MNIST-5k  |
 | ``realnvp-digits``    | 05       | image-flow (uniform dequantisation) | 8x8 digits |
 | ``realnvp-digits-vardeq`` | 05   | image-flow (variational dequantisation) | 8x8 digits |
+| ``rbm-mnist``         | 07       | rbm (exact log Z) | binarised MNIST-5k |
+| ``ebm-digits``        | 07       | ebm-image | 8x8 digits          |
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ from ..data import DatasetUnavailable, ImageData, load_dataset
 from ..runtime import Budget, Runtime, by_budget
 from ..train import History, TrainConfig
 from .flows import ImageFlow, ImageFlowConfig
+from .ebm import ImageEBM, ImageEBMConfig
 from .made import MADE, MADEConfig
 from .pixelcnn import PixelCNN, PixelCNNConfig
+from .rbm import RBM, RBMConfig
 from .vae import VAE, VAEConfig
 
 
@@ -114,6 +118,20 @@ register(Preset(
                             hidden=by_budget(b, smoke=128, laptop=400, full=500), depth=by_budget(b, smoke=1, laptop=2, full=2))),
     lambda b: TrainConfig(epochs=by_budget(b, smoke=3, laptop=60, full=300), lr=2e-3, weight_decay=1e-5,
                           patience=by_budget(b, smoke=None, laptop=10, full=20), progress=False),
+))
+
+register(Preset(  # 20 hidden units: the exact log Z sums 2^20 terms (seconds on a CPU); fewer at smoke
+    "rbm-mnist", "07_energy_based_models", _mnist,
+    lambda b: RBM(RBMConfig(shape=(1, 28, 28), hidden=by_budget(b, smoke=10, laptop=20, full=20), k=1, persistent=True)),
+    lambda b: TrainConfig(epochs=by_budget(b, smoke=3, laptop=150, full=200), lr=5e-3, schedule="cosine", clip_grad_norm=None,
+                          progress=False),
+    init=_from_marginals, fallback_dataset="mnist5k-binarized",
+))
+register(Preset(  # Du & Mordatch's recipe: short-run Langevin from a replay buffer, Adam without momentum
+    "ebm-digits", "07_energy_based_models", lambda b: "digits8x8",
+    lambda b: ImageEBM(ImageEBMConfig(shape=(1, 8, 8), num_levels=17, hidden=256, depth=2, temperature=1e-2, step_size=1e-3,
+                                      steps=by_budget(b, smoke=10, laptop=20, full=60), alpha=1.0)),
+    lambda b: TrainConfig(epochs=by_budget(b, smoke=3, laptop=50, full=200), lr=1e-3, betas=(0.0, 0.999), progress=False),
 ))
 
 

@@ -79,7 +79,7 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 # The controls the check knows how to move, as ipywidgets 8 marks them in the DOM.
 CONTROL_SELECTOR = ", ".join(
     f".jupyter-widgets.widget-{kind}"
-    for kind in ("slider", "dropdown", "checkbox", "select", "select-multiple", "toggle-buttons", "radio")
+    for kind in ("slider", "dropdown", "checkbox", "select", "select-multiple", "toggle-buttons", "toggle-button", "radio")
 )
 
 
@@ -612,7 +612,7 @@ class NotebookCheck:
         from selenium.webdriver.common.action_chains import ActionChains
         from selenium.webdriver.support.ui import Select
 
-        kind = next((k for k in ("slider", "dropdown", "checkbox", "select-multiple", "select", "toggle-buttons", "radio")
+        kind = next((k for k in ("slider", "dropdown", "checkbox", "select-multiple", "select", "toggle-buttons", "toggle-button", "radio")
                      if f"widget-{k}" in (control.get_attribute("class") or "").split()), "control")
         labels = control.find_elements("css selector", ".widget-label")
         name = f"{kind} '{labels[0].text.strip()}'" if labels and labels[0].text.strip() else kind
@@ -642,6 +642,12 @@ class NotebookCheck:
                 raise CheckFailed(f"{self.name}: the {name} has no option left to pick")
             select.select_by_index(index)
             return name, ", ".join(before) or "(none)", ", ".join(chosen()) or "(none)"
+        if kind == "toggle-button":  # one button of a set (widgets.toggles): pressing it adds or removes its option
+            pressed = lambda: "mod-active" in (control.get_attribute("class") or "")  # noqa: E731
+            before = pressed()
+            control.click()
+            self.wait(f"the toggle '{control.text}' to change", lambda: pressed() != before, 10)
+            return f"toggle '{control.text}'", *(("pressed", "released") if before else ("released", "pressed"))
         if kind in ("toggle-buttons", "radio"):
             options = control.find_elements("css selector", "button, input[type=radio]")
             target = next((o for o in options if "mod-active" not in (o.get_attribute("class") or "") and not o.is_selected()), None)

@@ -28,6 +28,21 @@ def test_every_notebook_is_named_and_set_up_consistently():
         assert "name: python3" in text, f"{src.name} must keep its kernelspec"
 
 
+def test_every_notebook_has_an_exercise_the_student_implements():
+    """Rule 6: a stub that raises NotImplementedError, a hidden solution, and a checker after both."""
+    for src in notebook_sources():
+        cells = read_source(src).cells
+        tags = [c.metadata.get("tags", []) for c in cells]
+        stubs = [i for i, t in enumerate(tags) if "exercise" in t and "NotImplementedError" in cells[i].source]
+        assert stubs, f"{src.name} has no exercise: a cell tagged 'exercise' whose stub raises NotImplementedError"
+        for i in stubs:
+            solution = next((j for j in range(i + 1, len(cells)) if "solution" in tags[j]), None)
+            assert solution is not None and cells[solution].metadata.get("jupyter", {}).get("source_hidden"), (
+                f"{src.name}: the exercise in cell {i} has no hidden 'solution' cell after it")
+            assert any("check(" in c.source for c in cells[solution + 1:]), (
+                f"{src.name}: the exercise in cell {i} has no checker (check(...)) after its solution")
+
+
 def test_convert_keeps_kernelspec_tags_and_hidden_solutions(tmp_path):
     src = tmp_path / "07_demo.py"
     src.write_text('# %% [markdown]\n# Demo\n\n# %% tags=["solution"] jupyter={"source_hidden": true}\nassert 1 + 1 == 2\n')

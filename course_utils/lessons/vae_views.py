@@ -142,5 +142,5 @@ def render_beta(models: dict[float, VAE], x: Tensor, beta: float | str = 1.0, rd
         betas = sorted(rd)
         ax2.plot([rd[b][0] for b in betas], [rd[b][1] for b in betas], "o-", c="0.6")
         ax2.plot(*rd[beta], "o", ms=11, mfc="none", mec="#D55E00", mew=2.5)
-        ax2.set(xlabel="rate R (nats)", ylabel="distortion D (nats)", title=f"R = {rd[beta][0]:.1f}, D = {rd[beta][1]:.1f}")
+        ax2.set(xlabel="rate R (nats)", ylabel="distortion D (nats)", title=f"training set: R = {rd[beta][0]:.1f}, D = {rd[beta][1]:.1f}")
     return fig

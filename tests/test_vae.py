@@ -236,15 +236,16 @@ def test_autoencoder_and_analysis_helpers():
     assert 0 <= m.min() and m.max() <= 1
     vae = VAE(small(latent_dim=4)).eval()
     last = vae.encoder.net[-1]  # outputs (mu_1..4, log_var_1..4)
-    with torch.no_grad():  # dimension 0 follows the data strongly, 1 weakly, 2 and 3 not at all (their mean is a constant)
+    with torch.no_grad():  # dimension 0 follows the data strongly, 1 weakly (0.02 times 0), 2 and 3 not at all (a constant mean)
         last.weight[0].mul_(20)
-        last.weight[1].mul_(0.01)
+        last.weight[1] = 0.02 * last.weight[0]
         last.weight[2:4].zero_()
         last.bias[2:4] = torch.tensor([1.5, 0.0])
         last.weight[4:].zero_()
         last.bias[4:] = torch.tensor([0.0, 0.0, 0.0, math.log(0.25)])  # log_var: 1, 1, 1, 0.25
     n, var = active_units(vae, x)
     assert n == 1 and var[0] > 0.01 > var[1] > 0 and torch.all(var[2:] == 0), "only dimension 0 moves with the data"
+    assert var[1] == pytest.approx(0.02**2 * var[0].item(), rel=1e-3), "the variance over the data of the posterior mean"
     mu = vae.encode(x)[0]
     kl = mean_kl_per_dim(vae, x)
     assert kl[3] == pytest.approx(0.5 * (0.25 - 1 - math.log(0.25)), abs=1e-6), "a constant mean 0, variance 1/4: closed-form KL"

@@ -310,7 +310,8 @@ fig, axes = plt.subplots(1, 2, figsize=(6.5, 3.2))
 for ax, (k, kind) in zip(axes, [(7, "A"), (3, "B")]):
     ax.imshow(pixelcnn_mask(k, kind), cmap="gray_r", vmin=0, vmax=1.6)
     ax.plot(k // 2, k // 2, "s", mfc="none", mec="#D55E00", ms=14 if k == 3 else 9, mew=2)
-    ax.set(title=f"mask {kind} ({k}x{k}): centre {'seen' if kind == 'B' else 'hidden'}", xlabel="kernel column", ylabel="kernel row")
+    ax.set(title=f"mask {kind} ({k}x{k}): centre {'seen' if kind == 'B' else 'hidden'}", xlabel="kernel column", ylabel="kernel row",
+           xticks=range(k), yticks=range(k))
     ax.grid(False)
 fig.suptitle("Dark: weights the mask keeps; red square: the current pixel")
 rt.save_figure(fig, "pixelcnn_masks")
@@ -318,9 +319,10 @@ rt.save_figure(fig, "pixelcnn_masks")
 # %% [markdown]
 # Train a small PixelCNN: one 7x7 mask-A layer, residual 3x3 mask-B layers
 # $h \leftarrow h + \mathrm{conv}_B(\mathrm{relu}(h))$, and a head of 1x1 convolutions giving two logits per pixel.
-# For scale: 16 channels x 5 layers reach below 100 nats in under a minute of training on a 2-core CPU (the time is printed below); the
-# paper's size (64 channels x 7 layers and more) costs minutes per epoch here and belongs to the full
-# budget. Then write its whole forward pass with your masks, and check it gives the package's logits.
+# For scale: 16 channels x 5 layers reach below 100 nats in under a minute of training on a 2-core
+# CPU (the time is printed below); the paper's size (64 channels x 7 layers and more) costs minutes
+# per epoch here and belongs to the full budget. Then write its whole forward pass with your masks,
+# and check it gives the package's logits.
 
 # %%
 pcnn, pcnn_hist = load_model("pixelcnn", rt)

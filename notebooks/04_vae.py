@@ -140,6 +140,7 @@ post_mean, post_cov = ppca.posterior(x_lg)
 W, b, s2 = ppca.W, ppca.b, ppca.sigma2
 
 
+# %%
 def my_elbo(x, m, S):  # re-derive the closed form above, line by line
     rec = -0.5 * 64 * torch.log(2 * math.pi * s2) - (((x - m @ W.T - b) ** 2).sum(-1) + torch.einsum("ij,...jk,ik->...", W, S, W)) / (2 * s2)
     kl = 0.5 * (S.diagonal(dim1=-2, dim2=-1).sum(-1) + (m**2).sum(-1) - 4 - torch.logdet(S))
@@ -655,6 +656,7 @@ clf_acc = (clf(digits.test.x).argmax(1) == digits.test.y).float().mean().item()
 print(f"classifier test accuracy: {clf_acc:.3f}")
 
 
+# %%
 @torch.no_grad()
 def realism(images):
     """Mean predictive entropy (nats) of the classifier and mean L2 distance to the nearest training digit."""

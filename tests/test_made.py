@@ -146,3 +146,13 @@ def test_init_from_marginals_is_the_independent_model_when_weights_are_zero():
     p = (x.flatten(1).sum(0) + 0.5) / 51
     expected = (x.flatten(1) * p.log() + (1 - x.flatten(1)) * (1 - p).log()).sum(1)
     assert torch.allclose(model.log_prob(x), expected, atol=1e-5)
+
+
+def test_epoch_means_average_each_epochs_steps():
+    from course_utils.lessons.autoregressive_views import epoch_means
+    from course_utils.train import History
+
+    h = History(step=[1, 2, 3, 4, 5], train_loss=[4.0, 2.0, 3.0, 1.0, 2.0], epoch=[1, 2], epoch_step=[2, 5], val_loss=[3.0, 2.5])
+    assert epoch_means(h) == pytest.approx([3.0, 2.0])
+    with pytest.raises(ValueError, match="no finished epoch"):
+        epoch_means(History())

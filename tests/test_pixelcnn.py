@@ -90,3 +90,21 @@ def test_sampling_on_cropped_rows_is_exact(two_stack):
     for i in range(12):
         top = max(0, i - r)
         assert torch.allclose(model.logits(x[:, :, top : i + 1])[:, :, -1], full[:, :, i], atol=1e-5)
+
+
+def test_receptive_field_widget_counts_what_it_draws():
+    import matplotlib.pyplot as plt
+
+    from course_utils.lessons.autoregressive_views import render_receptive_field
+
+    state = torch.random.get_rng_state()
+    fig = render_receptive_field(row=7, col=5, num_layers=4, two_stack=False)
+    assert torch.equal(torch.random.get_rng_state(), state), "the widget leaves the caller's random stream alone"
+    assert "34 earlier pixels seen, 48 not" in fig.axes[0].get_title()  # 7 * 11 + 5 = 82 earlier pixels in all
+    plt.close(fig)
+    fig = render_receptive_field(row=7, col=5, num_layers=4, two_stack=True)
+    seen = int(fig.axes[0].get_title().split(":")[1].split()[0])
+    assert seen > 34, "two stacks see the blind spot too"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="pixel"):
+        render_receptive_field(row=11)

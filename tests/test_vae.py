@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from course_utils import TrainConfig, fit, load_checkpoint, save_checkpoint  # noqa: E402
 from course_utils.base import LogProbKind  # noqa: E402
 from course_utils.lessons.vae_views import (active_units, evaluate_bounds, interpolate, latent_grid,  # noqa: E402
-                                            mean_kl_per_dim, render_conditional, render_latent_explorer)
+                                            mean_kl_per_dim, render_beta, render_conditional, render_latent_explorer)
 from course_utils.models.vae import VAE, Autoencoder, VAEConfig, gaussian_kl_standard  # noqa: E402
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -79,16 +79,39 @@ def test_iw_bound_non_decreasing_in_k():
     assert means[1] < means[10] < means[100]
 
 
-def test_mog_prior_elbo_parts_and_sampling():
+def test_mog_prior_is_normalised_its_samples_follow_it_and_its_kl_estimate_is_unbiased():
     torch.manual_seed(3)
-    model = VAE(small(prior="mog", prior_components=4)).eval()
-    x = images(8, 17)
-    parts = model.elbo(x)
-    assert parts.kl_per_dim is None and torch.allclose(parts.elbo, parts.rec - parts.kl)
-    z = model.prior.sample(1000, torch.Generator().manual_seed(0))
-    assert z.shape == (1000, 3)
-    # a mixture prior's density integrates like one: compare E_p[log p] sign-free via sampling check
-    assert torch.isfinite(model.prior.log_prob(z)).all()
+    model = VAE(small(latent_dim=2, prior="mog", prior_components=4)).eval()
+    with torch.no_grad():  # spread the components out, so that a wrong mixture would show
+        model.prior.means.mul_(1.5)
+        model.prior.log_scales.uniform_(-0.7, 0.3)
+        model.prior.mix_logits.copy_(torch.tensor([0.5, -1.0, 0.0, 1.0]))
+    ticks = torch.linspace(-9, 9, 601)
+    zg = torch.cartesian_prod(ticks, ticks)
+    with torch.no_grad():
+        mass = (model.prior.log_prob(zg).double().exp().sum() * (ticks[1] - ticks[0]) ** 2).item()
+        pi = torch.softmax(model.prior.mix_logits, 0)
+        mean = (pi[:, None] * model.prior.means).sum(0)
+    assert mass == pytest.approx(1.0, abs=1e-4), "the mixture prior integrates to 1"
+    z = model.prior.sample(200_000, torch.Generator().manual_seed(0))
+    assert z.shape == (200_000, 2) and torch.allclose(z.mean(0), mean, atol=0.02), "samples have the mixture's mean"
+    with torch.no_grad():  # the density at the samples' histogram: samples follow log_prob, not another mixture
+        hist = torch.histogramdd(z, bins=[torch.linspace(-4, 4, 9)] * 2).hist / 200_000
+        centres = torch.cartesian_prod(*[torch.linspace(-3.5, 3.5, 8)] * 2)
+        fine = torch.stack(torch.meshgrid(*[torch.linspace(-0.45, 0.45, 10)] * 2, indexing="ij"), -1).reshape(-1, 2)  # sub-points of each bin
+        expected = model.prior.log_prob(centres[:, None] + fine[None]).exp().mean(1).reshape(8, 8)  # density averaged over the bin, times area 1
+    assert (hist - expected).abs().max() < 0.01
+    # the ELBO's one-sample KL, log q(z|x) - log p(z), averages to KL(q || p) computed by quadrature over z
+    x = images(3, 17)
+    with torch.no_grad():
+        model.encoder.net[-1].bias[2:] -= 1.5  # narrow posteriors (variance about 0.2), unlike the prior's components
+        kls = model.elbo(x.repeat(4000, 1, 1, 1), generator=torch.Generator().manual_seed(0)).kl.view(4000, 3).double().mean(0)
+        mu, log_var = model.encode(x)
+        q = torch.distributions.Independent(torch.distributions.Normal(mu[:, None], (0.5 * log_var[:, None]).exp()), 1)
+        log_q = q.log_prob(zg[None])  # (3, G^2)
+        kl_exact = (log_q.exp() * (log_q - model.prior.log_prob(zg)[None])).double().sum(1) * (ticks[1] - ticks[0]) ** 2
+    assert model.elbo(x).kl_per_dim is None
+    assert torch.allclose(kls, kl_exact, atol=0.05)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -108,9 +131,18 @@ def test_interface_shapes_ranges_device(device, levels):
     assert torch.allclose(s * (levels - 1), torch.round(s * (levels - 1)))  # on the grey-level grid
     m = model.sample(6, mean=True)
     assert 0 <= m.min() and m.max() <= 1
-    parts = model.elbo(x)
-    assert torch.allclose(parts.elbo, parts.rec - parts.kl) and parts.kl_per_dim.shape == (5, 3)
-    assert (parts.kl >= 0).all()
+    parts = model.elbo(x, generator=torch.Generator(device=device).manual_seed(1))
+    # recompute both terms with torch.distributions, from the same noise: rec is log p(x | z) at that z, kl is closed form
+    mu, log_var = model.encode(x)
+    z = mu + (0.5 * log_var).exp() * torch.randn(mu.shape, generator=torch.Generator(device=device).manual_seed(1), device=device)
+    logits = model.decoder.logits(z)
+    if levels == 2:
+        rec = torch.distributions.Bernoulli(logits=logits).log_prob(x.flatten(1)).sum(-1)
+    else:
+        rec = torch.distributions.Categorical(logits=logits).log_prob(torch.round(x.flatten(1) * (levels - 1)).long()).sum(-1)
+    kl = torch.distributions.kl_divergence(torch.distributions.Normal(mu, (0.5 * log_var).exp()), torch.distributions.Normal(0.0, 1.0))
+    assert torch.allclose(parts.rec, rec, atol=1e-4) and torch.allclose(parts.kl_per_dim, kl, atol=1e-5)
+    assert torch.allclose(parts.elbo, rec - kl.sum(-1), atol=1e-4) and (parts.kl >= 0).all()
 
 
 def test_sampling_is_reproducible_with_generator():
@@ -202,11 +234,25 @@ def test_autoencoder_and_analysis_helpers():
     assert s.shape == (5, 1, 4, 4) and torch.equal(s * 16, torch.round(s * 16)), "sampled pixels lie on the 17-level grid"
     m = ae.sample(5, torch.Generator().manual_seed(0), mean=True)
     assert 0 <= m.min() and m.max() <= 1
-    vae = VAE(small())
+    vae = VAE(small(latent_dim=4)).eval()
+    last = vae.encoder.net[-1]  # outputs (mu_1..4, log_var_1..4)
+    with torch.no_grad():  # dimension 0 follows the data strongly, 1 weakly (0.02 times 0), 2 and 3 not at all (a constant mean)
+        last.weight[0].mul_(20)
+        last.weight[1] = 0.02 * last.weight[0]
+        last.weight[2:4].zero_()
+        last.bias[2:4] = torch.tensor([1.5, 0.0])
+        last.weight[4:].zero_()
+        last.bias[4:] = torch.tensor([0.0, 0.0, 0.0, math.log(0.25)])  # log_var: 1, 1, 1, 0.25
     n, var = active_units(vae, x)
-    assert 0 <= n <= 3 and var.shape == (3,)
-    assert mean_kl_per_dim(vae, x).shape == (3,)
-    assert interpolate(vae, x[:1], x[1:2], steps=5).shape == (5, 1, 4, 4)
+    assert n == 1 and var[0] > 0.01 > var[1] > 0 and torch.all(var[2:] == 0), "only dimension 0 moves with the data"
+    assert var[1] == pytest.approx(0.02**2 * var[0].item(), rel=1e-3), "the variance over the data of the posterior mean"
+    mu = vae.encode(x)[0]
+    kl = mean_kl_per_dim(vae, x)
+    assert kl[3] == pytest.approx(0.5 * (0.25 - 1 - math.log(0.25)), abs=1e-6), "a constant mean 0, variance 1/4: closed-form KL"
+    assert kl[2] == pytest.approx(0.5 * 1.5**2, abs=1e-6) and kl[0] == pytest.approx(0.5 * (mu[:, 0] ** 2).mean().item(), rel=1e-4)
+    path = interpolate(vae, x[:1], x[1:2], steps=5)
+    assert path.shape == (5, 1, 4, 4)
+    assert torch.allclose(path[0], vae.decode(mu[:1])[0]) and torch.allclose(path[-1], vae.decode(mu[1:2])[0]), "from one code to the other"
 
 
 def test_latent_explorer_renders():
@@ -217,3 +263,13 @@ def test_latent_explorer_renders():
     plt.close(fig)
     with pytest.raises(ValueError, match="2-D"):
         latent_grid(VAE(small()))
+
+
+def test_beta_widget_shows_the_chosen_model():
+    models = {0.5: VAE(small()).eval(), 2.0: VAE(small()).eval()}
+    x = images(6, 17)
+    fig = render_beta(models, x, beta="2.0", rd={0.5: (5.0, 90.0), 2.0: (1.0, 100.0)}, n=6)
+    assert len(fig.axes) == 2 and "β = 2" in fig.axes[0].get_title() and "R = 1.0" in fig.axes[1].get_title()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no model was trained with beta=1.0"):
+        render_beta(models, x, beta=1.0)

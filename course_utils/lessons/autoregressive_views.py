@@ -1,4 +1,5 @@
-"""Notebook 03's demonstrations: the wrong MADE ensemble, PixelCNN's receptive field, the text widget."""
+"""Notebook 03's demonstrations: the wrong MADE ensemble, PixelCNN's receptive field (and its widget),
+training curves per epoch, the text widget."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from ..base import check_images, eval_mode
 from ..data import CharText
 from ..models.char_transformer import CharTransformer, filter_logits
 from ..models.made import MADE
-from ..models.pixelcnn import PixelCNN
+from ..models.pixelcnn import PixelCNN, PixelCNNConfig
+from ..train import History
 
 
 def logit_average_log_prob(model: MADE, x: Tensor, ensemble: int) -> Tensor:
@@ -41,6 +43,38 @@ def input_gradient(model: PixelCNN, pixel: tuple[int, int], x: Tensor | None = N
     with eval_mode(model), torch.enable_grad():
         (grad,) = torch.autograd.grad(model.logits(x)[:, :, i, j].sum(), x)
     return grad.abs().sum(0)[0].cpu()
+
+
+def epoch_means(history: History) -> list[float]:
+    """The training loss averaged over each epoch's steps, one value per entry of ``history.epoch_step``."""
+    if not history.epoch_step:
+        raise ValueError("the history has no finished epoch.")
+    steps, losses = torch.tensor(history.step), torch.tensor(history.train_loss, dtype=torch.float64)
+    starts = [0, *history.epoch_step[:-1]]
+    return [losses[(steps > a) & (steps <= b)].mean().item() for a, b in zip(starts, history.epoch_step)]
+
+
+def render_receptive_field(row: int = 7, col: int = 5, num_layers: int = 4, two_stack: bool = False, side: int = 11):
+    """Which pixels reach pixel ``(row, col)``'s conditional in an untrained PixelCNN of ``num_layers``
+    3x3 layers (masked convolutions, or the two-stack variant): dark = nonzero input gradient."""
+    import matplotlib.pyplot as plt
+
+    if not (0 <= row < side and 0 <= col < side):
+        raise ValueError(f"pixel must lie in the {side}x{side} image; got {(row, col)}.")
+    with torch.random.fork_rng(devices=[]):  # fixed random weights; the caller's random stream is left alone
+        torch.manual_seed(0)
+        net = PixelCNN(PixelCNNConfig(shape=(1, side, side), channels=16, num_layers=num_layers, kernel_size=3, two_stack=two_stack))
+    field = (input_gradient(net, (row, col)) > 0).float()
+    later = (torch.arange(side * side).view(side, side) >= row * side + col).float()
+    earlier_missed = int(((1 - field) * (1 - later)).sum())
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.imshow((field + 0.35 * later).numpy(), cmap="gray_r", vmin=0, vmax=1.4)
+    ax.plot(col, row, "s", color="#D55E00", ms=9)
+    ax.set(xlabel="column", ylabel="row",
+           title=f"{num_layers} layer(s), {'two stacks' if two_stack else 'masked convolutions'}:\n"
+                 f"{int(field.sum())} earlier pixels seen, {earlier_missed} not")
+    ax.grid(False)
+    return fig
 
 
 def render_samples(

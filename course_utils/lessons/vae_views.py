@@ -111,3 +111,36 @@ def render_conditional(model: VAE, digit: int = 0, n: int = 16, seed: int = 0, m
     imgs = model.sample(n, gen, y=torch.full((n,), int(digit), device=model.device), mean=mean)
     what = "decoder means" if mean else "sampled pixels"
     return image_grid(imgs, nrow=int(math.ceil(math.sqrt(n))), title=f"p(x | y = {digit}): {n} samples ({what})")
+
+
+def render_beta(models: dict[float, VAE], x: Tensor, beta: float | str = 1.0, rd: dict[float, tuple[float, float]] | None = None,
+                n: int = 10, seed: int = 0) -> plt.Figure:
+    """What the VAE trained with ``beta`` does: ``n`` test images ``x``, their reconstructions (decoder
+    mean at the encoder mean) and ``n`` samples (decoder means of z ~ p(z)); with ``rd``
+    ({beta: (rate, distortion)}), the rate-distortion curve with this beta marked."""
+    from ..plotting import tile_images
+
+    beta = float(beta)
+    if beta not in models:
+        raise ValueError(f"no model was trained with beta={beta}; the betas are {sorted(models)}.")
+    model = models[beta]
+    with eval_mode(model):
+        shown = x[:n].to(model.device)
+        recon = model.reconstruct(shown)
+        samples = model.sample(n, torch.Generator(device=model.device).manual_seed(seed), mean=True)
+    tiles = tile_images(torch.cat([shown, recon, samples]).cpu(), nrow=n, pad=1)
+    fig, axes = plt.subplots(1, 2 if rd else 1, figsize=(11 if rd else 7, 3.2), gridspec_kw={"width_ratios": [2.2, 1]} if rd else None,
+                             squeeze=False, layout="constrained")
+    ax = axes[0, 0]
+    ax.imshow(tiles, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_yticks([tiles.shape[0] / 6 * (2 * i + 1) for i in range(3)], ["test", "reconstruction", "sample"])
+    ax.set_xticks([])
+    ax.set_title(f"β = {beta:g}")
+    ax.grid(False)
+    if rd:
+        ax2 = axes[0, 1]
+        betas = sorted(rd)
+        ax2.plot([rd[b][0] for b in betas], [rd[b][1] for b in betas], "o-", c="0.6")
+        ax2.plot(*rd[beta], "o", ms=11, mfc="none", mec="#D55E00", mew=2.5)
+        ax2.set(xlabel="rate R (nats)", ylabel="distortion D (nats)", title=f"training set: R = {rd[beta][0]:.1f}, D = {rd[beta][1]:.1f}")
+    return fig

@@ -18,7 +18,7 @@ and a step costs one token's work instead of re-running the whole prefix: ``O(T)
 2020) keeps the smallest set whose probability reaches ``p``.
 
 Text: the dataset descriptions shipped with scikit-learn (``sklearn/datasets/descr/*.rst``, about
-88 KB); the last 10% of each file is held out, so held-out NLL measures generalisation, not recall.
+43 KB); the last 10% of each file is held out, so held-out NLL measures generalisation, not recall.
 
 | here       | paper (Vaswani et al. 2017; Radford et al. 2019) |
 |------------|------------------------------------------|

@@ -12,6 +12,7 @@ checkpoint, and whichever runs first trains it. A notebook adds its presets here
 | ``made-order-agnostic`` | 03     | made      | binarised MNIST-5k  |
 | ``fvsbn``             | 03       | made (no hidden layer) | binarised MNIST-5k |
 | ``pixelcnn``          | 03       | pixelcnn  | binarised MNIST-5k  |
+| ``pixelcnn-digits``   | 03       | pixelcnn (17 levels) | 8x8 digits |
 | ``vae-digits``        | 04       | vae       | 8x8 digits          |
 | ``vae-mnist``         | 04       | vae       | binarised MNIST-5k  |
 | ``realnvp-digits``    | 05       | image-flow (uniform dequantisation) | 8x8 digits |
@@ -103,6 +104,14 @@ register(Preset(
     lambda b: TrainConfig(epochs=by_budget(b, smoke=1, laptop=6, full=30), max_steps=by_budget(b, smoke=80, laptop=None, full=None),
                           lr=by_budget(b, smoke=1e-2, laptop=3e-3, full=1e-3), patience=by_budget(b, smoke=None, laptop=3, full=5), progress=False),
     batch_size=32, fallback_dataset="mnist5k-binarized",
+))
+register(Preset(
+    "pixelcnn-digits", "03_autoregressive", lambda b: "digits8x8",
+    lambda b: PixelCNN(PixelCNNConfig(shape=(1, 8, 8), num_levels=17, channels=by_budget(b, smoke=16, laptop=32, full=64),
+                                      num_layers=by_budget(b, smoke=4, laptop=5, full=6), kernel_size=5, two_stack=b == "full")),
+    lambda b: TrainConfig(epochs=by_budget(b, smoke=3, laptop=40, full=100), lr=by_budget(b, smoke=1e-2, laptop=5e-3, full=2e-3),
+                          patience=by_budget(b, smoke=None, laptop=8, full=10), progress=False),
+    batch_size=50,
 ))
 register(Preset(
     "vae-digits", "04_vae", lambda b: "digits8x8",

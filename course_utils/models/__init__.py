@@ -12,6 +12,8 @@ dataclass, and a registry from family name to class.
 | ``vae``             | ``VAE``                | ``vae.py``           | lower bound  | discrete   |
 | ``autoencoder``     | ``Autoencoder``        | ``vae.py``           | none         | discrete   |
 | ``gaussian-mixture``| ``GaussianMixture``    | ``gaussian_mixture.py`` | exact     | continuous |
+| ``gan``             | ``MLPGAN``             | ``gan.py``           | none         | continuous |
+| ``dcgan``           | ``DCGAN``              | ``gan.py``           | none         | discrete   |
 
 :func:`build_model` makes a model from a family name and a config dict (what a checkpoint stores);
 :func:`load_model` (in :mod:`course_utils.models.presets`) gives the model a notebook trained, by
@@ -25,6 +27,7 @@ from typing import Any
 
 from ..base import GenerativeModel
 from .char_transformer import CharTransformer, CharTransformerConfig
+from .gan import DCGAN, MLPGAN, DCGANConfig, MLPGANConfig
 from .gaussian_mixture import GaussianMixture, GaussianMixtureConfig
 from .independent import IndependentConfig, IndependentPixels
 from .made import MADE, MADEConfig
@@ -45,6 +48,8 @@ FAMILIES: dict[str, tuple[type[GenerativeModel], type]] = {
         (VAE, VAEConfig),
         (Autoencoder, VAEConfig),
         (GaussianMixture, GaussianMixtureConfig),
+        (MLPGAN, MLPGANConfig),
+        (DCGAN, DCGANConfig),
     )
 }
 
@@ -66,4 +71,5 @@ def build_model(family: str, config: Any) -> GenerativeModel:
 __all__ = [
     "FAMILIES", "MADE", "VAE", "Autoencoder", "CausalTable", "CharTransformer", "GaussianMixture", "IndependentPixels",
     "MixtureOfBernoullis", "PixelCNN", "build_model",
+    "DCGAN", "MLPGAN",
 ]

@@ -15,10 +15,11 @@ The package, grouped by kind (one level deep, flat inside each group)::
                        attention.py (self-attention, causal switch), blocks.py (MLPs)
       models/          one family per file (independent, tables, made, pixelcnn, char_transformer,
                        vae, gaussian_mixture), the registry (build_model) and presets.py (load_model)
+                       gan.py: GANs (MLP and DCGAN; minimax, non-saturating, WGAN-GP, spectral norm, cGAN)
       samplers/        samplers shared by families: langevin.py (ULA, MALA)
       evaluation/      likelihood.py (units, mean_nll, normalisation checks); sample-quality metrics
       lessons/         code one notebook uses: curse (01), naive_bayes and spam (02),
-                       autoregressive_views (03), linear_gaussian and vae_views (04)
+                       autoregressive_views (03), linear_gaussian and vae_views (04), gan_views (06)
       tooling/         not teaching code: notebooks.py (the notebooks' text form), bench.py
 
 Setup

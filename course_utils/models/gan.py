@@ -74,9 +74,8 @@ valued like the data.
 
 from __future__ import annotations
 
-import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -295,25 +294,29 @@ class MLPDiscriminator(nn.Module):
 
 class DCGenerator(nn.Module):
     """G(z [, y]) -> (B, C, H, W) in (0, 1): linear to (2c, H/4, W/4), then two transposed 4x4
-    convolutions of stride 2 (batch norm and ReLU after all but the last), then a sigmoid."""
+    convolutions of stride 2 (batch norm and ReLU after the first), then a sigmoid. A conditional G
+    reads y as a one-hot vector next to z and as constant one-hot maps next to each convolution's input."""
 
     def __init__(self, cfg: DCGANConfig) -> None:
         super().__init__()
         c, (C, H, W) = cfg.channels, cfg.shape
+        K = self.num_classes = cfg.num_classes
         self.start = (2 * c, H // 4, W // 4)
-        self.num_classes = cfg.num_classes
-        self.fc = nn.Sequential(nn.Linear(cfg.latent_dim + cfg.num_classes, 2 * c * (H // 4) * (W // 4), bias=False),
+        self.fc = nn.Sequential(nn.Linear(cfg.latent_dim + K, 2 * c * (H // 4) * (W // 4), bias=False),
                                 nn.BatchNorm1d(2 * c * (H // 4) * (W // 4)), nn.ReLU())
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(2 * c, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),  # (c, H/2, W/2)
-            nn.ConvTranspose2d(c, C, 4, 2, 1),  # (C, H, W)
-        )
+        self.up1 = nn.Sequential(nn.ConvTranspose2d(2 * c + K, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU())  # (c, H/2, W/2)
+        self.up2 = nn.ConvTranspose2d(c + K, C, 4, 2, 1)  # (C, H, W)
+
+    def _with_labels(self, h: Tensor, y1: Tensor | None) -> Tensor:
+        if y1 is None:
+            return h
+        return torch.cat([h, y1[:, :, None, None].expand(-1, -1, *h.shape[2:])], 1)  # (B, channels + K, h, w)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        if y is not None:
-            z = torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], 1)
-        h = self.fc(z).view(-1, *self.start)  # (B, 2c, H/4, W/4)
-        return torch.sigmoid(self.net(h))
+        y1 = F.one_hot(y, self.num_classes).to(z.dtype) if y is not None else None
+        h = self.fc(z if y1 is None else torch.cat([z, y1], 1)).view(-1, *self.start)  # (B, 2c, H/4, W/4)
+        h = self.up1(self._with_labels(h, y1))  # (B, c, H/2, W/2)
+        return torch.sigmoid(self.up2(self._with_labels(h, y1)))
 
 
 class DCDiscriminator(nn.Module):

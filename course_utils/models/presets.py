@@ -14,6 +14,7 @@ checkpoint, and whichever runs first trains it. A notebook adds its presets here
 | ``pixelcnn``          | 03       | pixelcnn  | binarised MNIST-5k  |
 | ``vae-digits``        | 04       | vae       | 8x8 digits          |
 | ``vae-mnist``         | 04       | vae       | binarised MNIST-5k  |
+| ``dcgan-mnist``       | 06       | dcgan     | grey MNIST-5k       |
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..base import GenerativeModel
 from ..data import DatasetUnavailable, ImageData, load_dataset
 from ..runtime import Budget, Runtime, by_budget
 from ..train import History, TrainConfig
+from .gan import DCGAN, DCGANConfig
 from .made import MADE, MADEConfig
 from .pixelcnn import PixelCNN, PixelCNNConfig
 from .vae import VAE, VAEConfig
@@ -108,6 +110,23 @@ register(Preset(
                             hidden=by_budget(b, smoke=128, laptop=400, full=500), depth=by_budget(b, smoke=1, laptop=2, full=2))),
     lambda b: TrainConfig(epochs=by_budget(b, smoke=3, laptop=60, full=300), lr=2e-3, weight_decay=1e-5,
                           patience=by_budget(b, smoke=None, laptop=10, full=20), progress=False),
+))
+
+_DCGAN_STEPS = _pick(smoke=150, laptop=6000, full=30_000)
+
+
+def _dcgan(budget: Budget) -> DCGAN:
+    """The DCGAN of notebook 06: 500 samples of fixed latents recorded at 8 points of training (for FD against step)."""
+    steps = _DCGAN_STEPS(budget)
+    return DCGAN(DCGANConfig(shape=(1, 28, 28), num_levels=256, latent_dim=64, channels=by_budget(budget, smoke=16, laptop=32, full=64),
+                             snapshot_steps=tuple(sorted({max(1, steps * k // 8) for k in range(1, 9)})), snapshot_size=500))
+
+
+register(Preset(
+    "dcgan-mnist", "06_gans", lambda b: "mnist5k", _dcgan,
+    lambda b: TrainConfig(epochs=10**4, max_steps=_DCGAN_STEPS(b), lr=by_budget(b, smoke=1e-3, laptop=1e-3, full=2e-4), clip_grad_norm=None,
+                          progress=False),
+    batch_size=64,
 ))
 
 

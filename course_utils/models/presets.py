@@ -112,7 +112,7 @@ register(Preset(
                           patience=by_budget(b, smoke=None, laptop=10, full=20), progress=False),
 ))
 
-_DCGAN_STEPS = _pick(smoke=150, laptop=6000, full=30_000)
+_DCGAN_STEPS = _pick(smoke=150, laptop=5000, full=30_000)
 
 
 def _dcgan(budget: Budget) -> DCGAN:

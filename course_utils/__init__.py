@@ -15,14 +15,14 @@ The package, grouped by kind (one level deep, flat inside each group)::
                        attention.py (self-attention, causal switch), blocks.py (MLPs)
                        invertible.py (flow layers: coupling, ActNorm, LU linear, MAF/IAF)
       models/          one family per file (independent, tables, made, pixelcnn, char_transformer,
-                       vae, gaussian_mixture, flows, rbm, ebm, score), the registry (build_model) and
-                       presets.py (load_model)
+                       vae, gaussian_mixture, flows, rbm, ebm, score, gan), the registry (build_model)
+                       and presets.py (load_model)
       samplers/        samplers shared by families: langevin.py (ULA, MALA)
       evaluation/      likelihood.py (units, mean_nll, normalisation checks); sample-quality metrics;
                        mmd.py (kernel two-sample test); leaderboard.py (every preset and baseline of a data set on one table)
       lessons/         code one notebook uses: curse (01), naive_bayes and spam (02),
                        autoregressive_views (03), linear_gaussian and vae_views (04), flow_views (05),
-                       energy_views (07), evaluation_views (09)
+                       gan_views (06), energy_views (07), evaluation_views (09)
       tooling/         not teaching code: notebooks.py (the notebooks' text form), bench.py
 
 Setup

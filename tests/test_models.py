@@ -34,6 +34,8 @@ TINY = {
     "ebm": ({"dim": 2, "hidden": 8, "depth": 1, "steps": 2, "sample_steps": 3, "buffer_size": 16}, None),
     "ebm-image": ({"shape": (1, 2, 2), "num_levels": 17, "hidden": 8, "depth": 1, "steps": 2, "sample_steps": 3, "buffer_size": 16}, 17),
     "score": ({"dim": 2, "hidden": 8, "depth": 1, "num_scales": 3, "steps_per_scale": 2}, None),
+    "gan": ({"dim": 2, "latent_dim": 2, "hidden": 8, "depth": 1}, None),
+    "dcgan": ({"shape": (1, 4, 4), "latent_dim": 3, "channels": 2}, 256),
 }
 # extra variants worth their own check: a 17-level VAE with a mixture prior, a conditional VAE, a MAF, a
 # variationally dequantised Glow-style image flow
@@ -44,6 +46,9 @@ VARIANTS = {
     "flow-maf": ("flow", {"dim": 2, "transform": "maf", "num_layers": 2, "hidden": (8,)}, None),
     "image-flow-variational": ("image-flow", {"shape": (1, 1, 2), "num_levels": 17, "num_layers": 2, "hidden": (8,), "transform": "glow",
                                               "dequantization": "variational", "deq_layers": 2, "deq_hidden": (8,)}, 17),
+    "dcgan-conditional-wgan-gp": ("dcgan", {"shape": (1, 4, 4), "latent_dim": 3, "channels": 2, "num_classes": 3, "loss": "wasserstein",
+                                            "gp_weight": 10.0, "spectral_norm": True}, 256),
+    "gan-conditional": ("gan", {"dim": 2, "latent_dim": 2, "hidden": 8, "depth": 1, "num_classes": 3}, None),
 }
 
 
@@ -90,6 +95,9 @@ def test_interface(name, device):
     if model.log_prob_kind is not LogProbKind.NONE:
         lp = model.log_prob(x, y=y)
         assert lp.shape == (5,) and lp.dtype == torch.float32 and lp.device.type == device
+    else:  # likelihood-free (GANs, the autoencoder): no number pretends to be a log-likelihood
+        with pytest.raises(NotImplementedError, match="no log_prob"):
+            model.log_prob(x, y=y)
     s1 = model.sample(4, generator=torch.Generator().manual_seed(0), y=_labels(model, 4))
     s2 = model.sample(4, generator=torch.Generator().manual_seed(0), y=_labels(model, 4))
     assert s1.device.type == device and torch.equal(s1, s2) and not s1.requires_grad
@@ -114,13 +122,14 @@ def test_conditioning_is_one_checked_keyword(name):
     else:
         with pytest.raises(ValueError, match="conditional: pass y="):
             model.sample(2)
+        scored = model.log_prob if model.log_prob_kind is not LogProbKind.NONE else model.loss  # likelihood-free: its loss checks y
         with pytest.raises(ValueError, match="lie in 0..2"):
-            model.log_prob(x, y=torch.tensor([0, 1, 3]))
+            scored(x, y=torch.tensor([0, 1, 3]))
         with pytest.raises(ValueError, match="integer class labels"):
             model.loss(x, y=torch.zeros(3))
 
 
-@pytest.mark.parametrize("name", [n for n in VARIANTS if VARIANTS[n][2] is not None or VARIANTS[n][0] in ("gaussian-mixture", "flow")])
+@pytest.mark.parametrize("name", [n for n in VARIANTS if VARIANTS[n][2] is not None or VARIANTS[n][0] in ("gaussian-mixture", "flow", "gan")])
 def test_nan_and_wrong_shape_inputs_are_clear_errors(name):
     model, levels = _tiny(name)
     x = _data(model, levels, 3, "cpu")

@@ -18,6 +18,8 @@ dataclass, and a registry from family name to class.
 | ``ebm``             | ``EBM``                | ``ebm.py``           | unnormalised | continuous |
 | ``ebm-image``       | ``ImageEBM``           | ``ebm.py``           | unnormalised | discrete   |
 | ``score``           | ``ScoreModel``         | ``score.py``         | none         | continuous |
+| ``gan``             | ``MLPGAN``             | ``gan.py``           | none         | continuous |
+| ``dcgan``           | ``DCGAN``              | ``gan.py``           | none         | discrete   |
 
 :func:`build_model` makes a model from a family name and a config dict (what a checkpoint stores);
 :func:`load_model` (in :mod:`course_utils.models.presets`) gives the model a notebook trained, by
@@ -32,6 +34,7 @@ from typing import Any
 from ..base import GenerativeModel
 from .char_transformer import CharTransformer, CharTransformerConfig
 from .flows import Flow, FlowConfig, ImageFlow, ImageFlowConfig
+from .gan import DCGAN, MLPGAN, DCGANConfig, MLPGANConfig
 from .gaussian_mixture import GaussianMixture, GaussianMixtureConfig
 from .independent import IndependentConfig, IndependentPixels
 from .made import MADE, MADEConfig
@@ -61,6 +64,8 @@ FAMILIES: dict[str, tuple[type[GenerativeModel], type]] = {
         (EBM, EBMConfig),
         (ImageEBM, ImageEBMConfig),
         (ScoreModel, ScoreConfig),
+        (MLPGAN, MLPGANConfig),
+        (DCGAN, DCGANConfig),
     )
 }
 
@@ -80,6 +85,6 @@ def build_model(family: str, config: Any) -> GenerativeModel:
 
 
 __all__ = [
-    "EBM", "FAMILIES", "MADE", "RBM", "VAE", "Autoencoder", "CausalTable", "CharTransformer", "Flow", "GaussianMixture", "ImageEBM",
-    "ImageFlow", "IndependentPixels", "MixtureOfBernoullis", "PixelCNN", "ScoreModel", "build_model",
+    "DCGAN", "EBM", "FAMILIES", "MADE", "MLPGAN", "RBM", "VAE", "Autoencoder", "CausalTable", "CharTransformer", "Flow", "GaussianMixture",
+    "ImageEBM", "ImageFlow", "IndependentPixels", "MixtureOfBernoullis", "PixelCNN", "ScoreModel", "build_model",
 ]

@@ -19,6 +19,7 @@ checkpoint, and whichever runs first trains it. A notebook adds its presets here
 | ``realnvp-digits-vardeq`` | 05   | image-flow (variational dequantisation) | 8x8 digits |
 | ``rbm-mnist``         | 07       | rbm (exact log Z) | binarised MNIST-5k |
 | ``ebm-digits``        | 07       | ebm-image | 8x8 digits          |
+| ``dcgan-mnist``       | 06       | dcgan     | grey MNIST-5k       |
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ..runtime import Budget, Runtime, by_budget
 from ..train import History, TrainConfig
 from .flows import ImageFlow, ImageFlowConfig
 from .ebm import ImageEBM, ImageEBMConfig
+from .gan import DCGAN, DCGANConfig
 from .made import MADE, MADEConfig
 from .pixelcnn import PixelCNN, PixelCNNConfig
 from .rbm import RBM, RBMConfig
@@ -163,6 +165,23 @@ def _realnvp_train(budget: Budget) -> TrainConfig:
 
 register(Preset("realnvp-digits", "05_normalizing_flows", lambda b: "digits8x8", _realnvp_digits("uniform"), _realnvp_train))
 register(Preset("realnvp-digits-vardeq", "05_normalizing_flows", lambda b: "digits8x8", _realnvp_digits("variational"), _realnvp_train))
+
+_DCGAN_STEPS = _pick(smoke=150, laptop=5000, full=30_000)
+
+
+def _dcgan(budget: Budget) -> DCGAN:
+    """The DCGAN of notebook 06: 500 samples of fixed latents recorded at 8 points of training (for FD against step)."""
+    steps = _DCGAN_STEPS(budget)
+    return DCGAN(DCGANConfig(shape=(1, 28, 28), num_levels=256, latent_dim=64, channels=by_budget(budget, smoke=16, laptop=32, full=64),
+                             snapshot_steps=tuple(sorted({max(1, steps * k // 8) for k in range(1, 9)})), snapshot_size=500))
+
+
+register(Preset(
+    "dcgan-mnist", "06_gans", lambda b: "mnist5k", _dcgan,
+    lambda b: TrainConfig(epochs=10**4, max_steps=_DCGAN_STEPS(b), lr=by_budget(b, smoke=1e-3, laptop=1e-3, full=2e-4), clip_grad_norm=None,
+                          progress=False),
+    batch_size=64,
+))
 
 
 def preset_data(preset: Preset, budget: Budget, quiet: bool = False) -> ImageData:

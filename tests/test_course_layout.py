@@ -131,3 +131,20 @@ def test_the_student_edition_drops_exactly_the_solutions(tmp_path):
     assert len(instructor.cells) == 4 and len(student.cells) == 3
     assert not any("solution" in c.metadata.get("tags", []) for c in student.cells)
     assert [c.source for c in student.cells] == [c.source for c in instructor.cells if "solution" not in c.metadata.get("tags", [])]
+
+
+def test_the_package_tree_in_the_docstring_names_every_module():
+    """course_utils/__init__.py draws the package tree: each module and group is on it, and nothing more."""
+    import course_utils
+
+    root = REPO_ROOT / "course_utils"
+    doc = course_utils.__doc__.split("Setup\n-----")[0]
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        name = path.relative_to(root).with_suffix("")
+        assert re.search(rf"\b{name.stem}\b", doc), f"the package tree in course_utils/__init__.py does not name {name}"
+    for group in [p for p in root.iterdir() if p.is_dir() and (p / "__init__.py").exists()]:
+        assert f"{group.name}/" in doc, f"the package tree does not show the group {group.name}/"
+    for listed in re.findall(r"\b([a-z_]+)\.py\b", doc):
+        assert list(root.rglob(f"{listed}.py")), f"the package tree names {listed}.py, which does not exist"

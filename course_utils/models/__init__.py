@@ -12,6 +12,9 @@ dataclass, and a registry from family name to class.
 | ``vae``             | ``VAE``                | ``vae.py``           | lower bound  | discrete   |
 | ``autoencoder``     | ``Autoencoder``        | ``vae.py``           | none         | discrete   |
 | ``gaussian-mixture``| ``GaussianMixture``    | ``gaussian_mixture.py`` | exact     | continuous |
+| ``ddpm``            | ``DDPM``               | ``diffusion.py``     | lower bound  | discrete   |
+| ``flow-matching``   | ``FlowMatching``       | ``flow_matching.py`` | none         | discrete   |
+| ``masked-diffusion``| ``MaskedDiffusion``    | ``masked_diffusion.py`` | lower bound | discrete  |
 
 :func:`build_model` makes a model from a family name and a config dict (what a checkpoint stores);
 :func:`load_model` (in :mod:`course_utils.models.presets`) gives the model a notebook trained, by
@@ -25,9 +28,12 @@ from typing import Any
 
 from ..base import GenerativeModel
 from .char_transformer import CharTransformer, CharTransformerConfig
+from .diffusion import DDPM, DDPMConfig
+from .flow_matching import FlowMatching, FlowMatchingConfig
 from .gaussian_mixture import GaussianMixture, GaussianMixtureConfig
 from .independent import IndependentConfig, IndependentPixels
 from .made import MADE, MADEConfig
+from .masked_diffusion import MaskedDiffusion, MaskedDiffusionConfig
 from .pixelcnn import PixelCNN, PixelCNNConfig
 from .tables import CausalTable, MixtureConfig, MixtureOfBernoullis, TableConfig
 from .vae import VAE, Autoencoder, VAEConfig
@@ -45,6 +51,9 @@ FAMILIES: dict[str, tuple[type[GenerativeModel], type]] = {
         (VAE, VAEConfig),
         (Autoencoder, VAEConfig),
         (GaussianMixture, GaussianMixtureConfig),
+        (DDPM, DDPMConfig),
+        (FlowMatching, FlowMatchingConfig),
+        (MaskedDiffusion, MaskedDiffusionConfig),
     )
 }
 
@@ -64,6 +73,6 @@ def build_model(family: str, config: Any) -> GenerativeModel:
 
 
 __all__ = [
-    "FAMILIES", "MADE", "VAE", "Autoencoder", "CausalTable", "CharTransformer", "GaussianMixture", "IndependentPixels",
-    "MixtureOfBernoullis", "PixelCNN", "build_model",
+    "DDPM", "FAMILIES", "MADE", "VAE", "Autoencoder", "CausalTable", "CharTransformer", "FlowMatching", "GaussianMixture",
+    "IndependentPixels", "MaskedDiffusion", "MixtureOfBernoullis", "PixelCNN", "build_model",
 ]

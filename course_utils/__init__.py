@@ -12,13 +12,16 @@ The package, grouped by kind (one level deep, flat inside each group)::
       checkpoints.py   atomic checkpoints loaded with weights_only=True
       plotting.py      the course's figures;  widgets.py  present(render_fn, ...);  results.py  rt.record
       nn/              building blocks of several families: masked.py (MADE/PixelCNN masks),
-                       attention.py (self-attention, causal switch), blocks.py (MLPs)
+                       attention.py (self-attention, causal switch), blocks.py (MLPs),
+                       unet.py and embeddings.py (denoisers: U-Net, residual MLP; time and label embeddings)
       models/          one family per file (independent, tables, made, pixelcnn, char_transformer,
-                       vae, gaussian_mixture), the registry (build_model) and presets.py (load_model)
-      samplers/        samplers shared by families: langevin.py (ULA, MALA)
+                       vae, gaussian_mixture, diffusion, flow_matching, masked_diffusion), the
+                       registry (build_model) and presets.py (load_model)
+      samplers/        samplers shared by families: langevin.py (ULA, MALA); diffusion.py (noise
+                       schedule; DDPM, DDIM and Euler schedulers)
       evaluation/      likelihood.py (units, mean_nll, normalisation checks); sample-quality metrics
       lessons/         code one notebook uses: curse (01), naive_bayes and spam (02),
-                       autoregressive_views (03), linear_gaussian and vae_views (04)
+                       autoregressive_views (03), linear_gaussian and vae_views (04), diffusion_views (08)
       tooling/         not teaching code: notebooks.py (the notebooks' text form), bench.py
 
 Setup

@@ -333,3 +333,25 @@ def test_widget_render_functions():
     fig = render_guidance(model, 2.0, per_class=2, steps=2)
     assert fig.axes[0].get_title().startswith("guidance weight w = 2")
     plt.close(fig)
+
+
+@pytest.mark.parametrize("name", ["ddpm-digits", "ddpm-eps-digits", "flow-matching-digits", "masked-diffusion-mnist", "ddpm-mnist"])
+def test_presets_build_at_every_budget(name):
+    from course_utils.base import GenerativeModel
+    from course_utils.models.presets import PRESETS
+
+    for budget in ("smoke", "laptop", "full"):
+        assert isinstance(PRESETS[name].build(budget), GenerativeModel)
+        assert PRESETS[name].train(budget).epochs >= 1
+
+
+def test_the_28x28_unet_ddpm_trains_and_samples():
+    """The path notebook 08 runs only at the full budget, at the smoke preset's size."""
+    from course_utils.models.presets import PRESETS
+
+    torch.manual_seed(0)
+    model = PRESETS["ddpm-mnist"].build("smoke")
+    x = torch.randint(0, 256, (4, 1, 28, 28)).float() / 255
+    fit(model, [(x,)], None, TrainConfig(epochs=1, progress=False))
+    s = model.sample(2, torch.Generator().manual_seed(0), sampler="ddim", steps=3)
+    assert s.shape == (2, 1, 28, 28) and torch.allclose(s * 255, torch.round(s * 255))

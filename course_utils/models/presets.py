@@ -14,6 +14,11 @@ checkpoint, and whichever runs first trains it. A notebook adds its presets here
 | ``pixelcnn``          | 03       | pixelcnn  | binarised MNIST-5k  |
 | ``vae-digits``        | 04       | vae       | 8x8 digits          |
 | ``vae-mnist``         | 04       | vae       | binarised MNIST-5k  |
+| ``ddpm-digits``       | 08       | ddpm (x0 logits, trained on the bound) | 8x8 digits |
+| ``ddpm-eps-digits``   | 08       | ddpm (eps, simple loss) | 8x8 digits |
+| ``flow-matching-digits`` | 08    | flow-matching | 8x8 digits      |
+| ``masked-diffusion-mnist`` | 08  | masked-diffusion | binarised MNIST-5k |
+| ``ddpm-mnist``        | 08 (full budget) | ddpm (eps, U-Net) | MNIST-5k, 256 grey levels |
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ from ..base import GenerativeModel
 from ..data import DatasetUnavailable, ImageData, load_dataset
 from ..runtime import Budget, Runtime, by_budget
 from ..train import History, TrainConfig
+from .diffusion import DDPM, DDPMConfig
+from .flow_matching import FlowMatching, FlowMatchingConfig
 from .made import MADE, MADEConfig
+from .masked_diffusion import MaskedDiffusion, MaskedDiffusionConfig
 from .pixelcnn import PixelCNN, PixelCNNConfig
 from .vae import VAE, VAEConfig
 
@@ -108,6 +116,51 @@ register(Preset(
                             hidden=by_budget(b, smoke=128, laptop=400, full=500), depth=by_budget(b, smoke=1, laptop=2, full=2))),
     lambda b: TrainConfig(epochs=by_budget(b, smoke=3, laptop=60, full=300), lr=2e-3, weight_decay=1e-5,
                           patience=by_budget(b, smoke=None, laptop=10, full=20), progress=False),
+))
+
+# Notebook 08. The digits models share one network (a residual MLP, 3 blocks of 256) and, but for the
+# bound model, one training run: cosine learning-rate decay and a weight average (EMA).
+_DIFFUSION_T = _pick(smoke=100, laptop=1000, full=1000)  # fewer steps at smoke keep CI's sampling cheap
+
+
+def _denoiser_train(budget: Budget) -> TrainConfig:
+    return TrainConfig(epochs=by_budget(budget, smoke=3, laptop=300, full=1000), lr=2e-3, warmup_steps=by_budget(budget, smoke=5, laptop=100, full=100),
+                       schedule="cosine", ema_decay=0.995, progress=False)
+
+
+register(Preset(
+    "ddpm-digits", "08_diffusion", lambda b: "digits8x8",
+    lambda b: DDPM(DDPMConfig(shape=(1, 8, 8), num_levels=17, timesteps=_DIFFUSION_T(b), schedule="cosine", prediction="x0", objective="vlb",
+                              width=256, depth=3, dropout=0.2)),
+    lambda b: TrainConfig(epochs=by_budget(b, smoke=3, laptop=150, full=400), lr=2e-3, ema_decay=0.999,
+                          patience=by_budget(b, smoke=None, laptop=15, full=30), progress=False),
+))
+register(Preset(
+    "ddpm-eps-digits", "08_diffusion", lambda b: "digits8x8",
+    lambda b: DDPM(DDPMConfig(shape=(1, 8, 8), num_levels=17, timesteps=_DIFFUSION_T(b), schedule="cosine", prediction="eps", objective="simple",
+                              width=256, depth=3)),
+    _denoiser_train,
+))
+register(Preset(
+    "flow-matching-digits", "08_diffusion", lambda b: "digits8x8",
+    lambda b: FlowMatching(FlowMatchingConfig(shape=(1, 8, 8), num_levels=17, width=256, depth=3)),
+    _denoiser_train,
+))
+register(Preset(  # trained by notebook 08 at the full budget only (a GPU): 28x28 diffusion is minutes per epoch on a CPU
+    "ddpm-mnist", "08_diffusion", lambda b: "mnist5k",
+    lambda b: DDPM(DDPMConfig(shape=(1, 28, 28), num_levels=256, timesteps=_DIFFUSION_T(b), schedule="cosine", network="unet",
+                              channels=by_budget(b, smoke=(8, 16), laptop=(32, 64), full=(64, 128, 256)), blocks=by_budget(b, smoke=1, laptop=1, full=2),
+                              dropout=by_budget(b, smoke=0.0, laptop=0.0, full=0.1))),
+    lambda b: TrainConfig(epochs=by_budget(b, smoke=1, laptop=5, full=200), max_steps=by_budget(b, smoke=5, laptop=None, full=None), lr=by_budget(b, smoke=2e-3, laptop=2e-3, full=5e-4),
+                          warmup_steps=by_budget(b, smoke=1, laptop=100, full=1000), schedule="cosine", ema_decay=by_budget(b, smoke=0.9, laptop=0.995, full=0.9995), progress=False),
+    batch_size=128,
+))
+register(Preset(
+    "masked-diffusion-mnist", "08_diffusion", _mnist,
+    lambda b: MaskedDiffusion(MaskedDiffusionConfig(shape=(1, 28, 28), num_levels=2, channels=by_budget(b, smoke=(8, 16), laptop=(16, 32, 64), full=(64, 128, 256)))),
+    lambda b: TrainConfig(epochs=by_budget(b, smoke=1, laptop=12, full=100), max_steps=by_budget(b, smoke=20, laptop=None, full=None), lr=2e-3,
+                          warmup_steps=by_budget(b, smoke=5, laptop=50, full=200), schedule="cosine", progress=False),
+    batch_size=64, fallback_dataset="mnist5k-binarized",
 ))
 
 

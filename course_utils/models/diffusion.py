@@ -265,9 +265,11 @@ class DDPM(ImageDenoiser):
         x_t = self.schedule.q_sample(x0, t, noise)
         out = self.network_output(x_t, t, y)
         x0_hat = self.pred_x0(x_t, t, y, out)
-        true_mean, _, true_logvar = self.schedule.q_posterior(x0, x_t, t)
+        # q(x_{t-1} | x_t, x_0) and p(x_{t-1} | x_t) share the variance beta~_t and differ in the mean by
+        # coef1 * (x0 - x0_hat) (the x_t parts cancel), so the KL is |mean difference|^2 / (2 beta~_t).
+        coef1 = self.schedule._at(self.schedule.posterior_mean_coef1, t, x0)
         model_mean, _, model_logvar = self.schedule.q_posterior(x0_hat, x_t, t)
-        kl = normal_kl(true_mean, true_logvar, model_mean, model_logvar).flatten(1).sum(1)
+        kl = ((coef1 * (x0 - x0_hat)) ** 2 * torch.exp(-model_logvar) / 2).flatten(1).sum(1)
         if self.cfg.prediction == "x0":
             levels = torch.round((x0 + 1) / 2 * (self.cfg.num_levels - 1)).long()
             nll = -torch.log_softmax(out, -1).gather(-1, levels.unsqueeze(-1)).squeeze(-1).flatten(1).sum(1)
@@ -369,11 +371,12 @@ class DDPM(ImageDenoiser):
         return self.to_images(x)
 
     @torch.no_grad()
-    def ddim_encode(self, x: Tensor, steps: int, y: Tensor | None = None) -> Tensor:
-        """DDIM inversion: images (B, C, H, W) in [0, 1] -> their noise x_T, deterministic, ``steps`` steps."""
+    def ddim_encode(self, x: Tensor, steps: int, y: Tensor | None = None, t_max: int | None = None) -> Tensor:
+        """DDIM inversion: images (B, C, H, W) in [0, 1] -> their noise at ``t_max`` (default T-1), deterministic,
+        in ``steps`` steps. Stop short of T-1 where abar is tiny: decoding divides by sqrt(abar)."""
         y = self.labels(y, x.shape[0])
         sch = DDIMScheduler(self.schedule, "epsilon" if self.cfg.prediction == "eps" else "sample", clip_sample=False)
-        sch.set_timesteps(steps, self.device)
+        sch.set_timesteps(steps, self.device, t_max=t_max)
         h = self.to_model_scale(x)
         for t in reversed(sch.timesteps.tolist()):
             t_model = max(sch.previous_timestep(t), 0)  # the model is evaluated where h is
@@ -381,12 +384,12 @@ class DDPM(ImageDenoiser):
         return h
 
     @torch.no_grad()
-    def ddim_decode(self, x_T: Tensor, steps: int, y: Tensor | None = None) -> Tensor:
-        """Deterministic DDIM (eta = 0, no clipping): noise -> the continuous clean estimate in [0, 1]
-        (not rounded to the grid, so that the encode-decode error is visible)."""
+    def ddim_decode(self, x_T: Tensor, steps: int, y: Tensor | None = None, t_max: int | None = None) -> Tensor:
+        """Deterministic DDIM (eta = 0, no clipping) from noise at ``t_max`` (default T-1): the continuous clean
+        estimate in [0, 1] (not rounded to the grid, so that the encode-decode error is visible)."""
         y = self.labels(y, x_T.shape[0])
         sch = DDIMScheduler(self.schedule, "epsilon" if self.cfg.prediction == "eps" else "sample", clip_sample=False)
-        sch.set_timesteps(steps, self.device)
+        sch.set_timesteps(steps, self.device, t_max=t_max)
         h = x_T
         for t in sch.timesteps.tolist():
             h = sch.step(self.model_output(h, t, y), t, h).prev_sample

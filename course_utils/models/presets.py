@@ -156,11 +156,11 @@ register(Preset(  # trained by notebook 08 at the full budget only (a GPU): 28x2
     batch_size=128,
 ))
 register(Preset(
-    "masked-diffusion-mnist", "08_diffusion", _mnist,
+    "masked-diffusion-mnist", "08_diffusion", lambda b: "mnist5k-binarized",  # at every budget: its test split and FD protocol
     lambda b: MaskedDiffusion(MaskedDiffusionConfig(shape=(1, 28, 28), num_levels=2, channels=by_budget(b, smoke=(8, 16), laptop=(16, 32, 64), full=(64, 128, 256)))),
     lambda b: TrainConfig(epochs=by_budget(b, smoke=1, laptop=12, full=100), max_steps=by_budget(b, smoke=20, laptop=None, full=None), lr=2e-3,
                           warmup_steps=by_budget(b, smoke=5, laptop=50, full=200), schedule="cosine", progress=False),
-    batch_size=64, fallback_dataset="mnist5k-binarized",
+    batch_size=64,
 ))
 
 

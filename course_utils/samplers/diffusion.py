@@ -189,12 +189,13 @@ class _Scheduler:
         self.schedule, self.prediction_type, self.clip_sample = schedule, prediction_type, clip_sample
         self.set_timesteps(schedule.num_timesteps)
 
-    def set_timesteps(self, num_inference_steps: int, device: torch.device | str | None = None) -> None:
-        """Use ``num_inference_steps`` evenly spaced timesteps from T-1 down to 0 (all T: every step)."""
+    def set_timesteps(self, num_inference_steps: int, device: torch.device | str | None = None, *, t_max: int | None = None) -> None:
+        """Use ``num_inference_steps`` evenly spaced timesteps from ``t_max`` (default T-1) down to 0 (all T: every step)."""
         T = self.schedule.num_timesteps
-        if not 1 <= num_inference_steps <= T:
-            raise ValueError(f"num_inference_steps must lie in 1..{T}; got {num_inference_steps}.")
-        ts = torch.linspace(T - 1, 0, num_inference_steps, dtype=torch.float64).round().long() if num_inference_steps > 1 else torch.tensor([T - 1])
+        t_max = T - 1 if t_max is None else int(self.schedule.check_t(t_max))
+        if not 1 <= num_inference_steps <= t_max + 1:
+            raise ValueError(f"num_inference_steps must lie in 1..{t_max + 1} (timesteps {t_max}..0); got {num_inference_steps}.")
+        ts = torch.linspace(t_max, 0, num_inference_steps, dtype=torch.float64).round().long() if num_inference_steps > 1 else torch.tensor([t_max])
         self.timesteps = ts.to(device if device is not None else self.schedule.betas.device)
         self._prev = {int(a): int(b) for a, b in zip(ts, torch.cat([ts[1:], torch.tensor([-1])]))}
         self.num_inference_steps = num_inference_steps

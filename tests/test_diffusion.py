@@ -157,6 +157,12 @@ def test_scheduler_errors():
         sch.step(torch.zeros(1, 2), 12, torch.zeros(1, 2))
     with pytest.raises(ValueError, match="shaped like"):
         sch.step(torch.zeros(1, 3), 9, torch.zeros(1, 2))
+    sch.set_timesteps(4, t_max=6)  # start below T - 1 (DDIM inversion stops where abar is not yet tiny)
+    assert sch.timesteps.tolist() == [6, 4, 2, 0] and sch.previous_timestep(6) == 4
+    with pytest.raises(ValueError, match="lie in 1..7"):
+        sch.set_timesteps(8, t_max=6)
+    with pytest.raises(ValueError, match=r"lie in 0..9"):
+        sch.set_timesteps(2, t_max=10)
 
 
 # --------------------------------------------------------------------------- the DDPM bound, exactly

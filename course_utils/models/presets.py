@@ -124,7 +124,7 @@ _DIFFUSION_T = _pick(smoke=100, laptop=1000, full=1000)  # fewer steps at smoke 
 
 
 def _denoiser_train(budget: Budget) -> TrainConfig:
-    return TrainConfig(epochs=by_budget(budget, smoke=3, laptop=300, full=1000), lr=2e-3, warmup_steps=by_budget(budget, smoke=5, laptop=100, full=100),
+    return TrainConfig(epochs=by_budget(budget, smoke=3, laptop=200, full=1000), lr=2e-3, warmup_steps=by_budget(budget, smoke=5, laptop=100, full=100),
                        schedule="cosine", ema_decay=0.995, progress=False)
 
 

@@ -784,8 +784,11 @@ rt.record("fd_ddim50", curve["ddim", 50][0], "FD (course features)")
 # minutes and sampling 1,000 steps more still, so this part runs at the `full` budget (a GPU) only.
 
 # %%
-if rt.budget == "full":
-    big, _ = load_model("ddpm-mnist", rt)  # eps-prediction, U-Net, 256 grey levels
+if rt.budget == "full":  # eps-prediction, a U-Net, the 256 grey levels of MNIST-5k
+    big = DDPM(DDPMConfig(shape=(1, 28, 28), num_levels=256, schedule="cosine", network="unet", channels=(64, 128, 256), blocks=2, dropout=0.1)).to(dev)
+    grey = load_mnist5k(binarized=False)
+    rt.fit_or_load(big, grey.train.loader(128, seed=rt.seed), grey.val.loader(500, shuffle=False),
+                   TrainConfig(epochs=200, lr=5e-4, warmup_steps=1000, schedule="cosine", ema_decay=0.9995, progress=False), name="ddpm-mnist28")
     big_samples = big.sample(500, torch.Generator().manual_seed(0), sampler="ddim", steps=100)
     big_fd = fd_with_floor(big_samples, "mnist5k")
     print(big_fd)

@@ -18,7 +18,6 @@ checkpoint, and whichever runs first trains it. A notebook adds its presets here
 | ``ddpm-eps-digits``   | 08       | ddpm (eps, simple loss) | 8x8 digits |
 | ``flow-matching-digits`` | 08    | flow-matching | 8x8 digits      |
 | ``masked-diffusion-mnist`` | 08  | masked-diffusion | binarised MNIST-5k |
-| ``ddpm-mnist``        | 08 (full budget) | ddpm (eps, U-Net) | MNIST-5k, 256 grey levels |
 """
 
 from __future__ import annotations
@@ -145,15 +144,6 @@ register(Preset(
     "flow-matching-digits", "08_diffusion", lambda b: "digits8x8",
     lambda b: FlowMatching(FlowMatchingConfig(shape=(1, 8, 8), num_levels=17, width=256, depth=3)),
     _denoiser_train,
-))
-register(Preset(  # trained by notebook 08 at the full budget only (a GPU): 28x28 diffusion is minutes per epoch on a CPU
-    "ddpm-mnist", "08_diffusion", lambda b: "mnist5k",
-    lambda b: DDPM(DDPMConfig(shape=(1, 28, 28), num_levels=256, timesteps=_DIFFUSION_T(b), schedule="cosine", network="unet",
-                              channels=by_budget(b, smoke=(8, 16), laptop=(32, 64), full=(64, 128, 256)), blocks=by_budget(b, smoke=1, laptop=1, full=2),
-                              dropout=by_budget(b, smoke=0.0, laptop=0.0, full=0.1))),
-    lambda b: TrainConfig(epochs=by_budget(b, smoke=1, laptop=5, full=200), max_steps=by_budget(b, smoke=5, laptop=None, full=None), lr=by_budget(b, smoke=2e-3, laptop=2e-3, full=5e-4),
-                          warmup_steps=by_budget(b, smoke=1, laptop=100, full=1000), schedule="cosine", ema_decay=by_budget(b, smoke=0.9, laptop=0.995, full=0.9995), progress=False),
-    batch_size=128,
 ))
 register(Preset(
     "masked-diffusion-mnist", "08_diffusion", lambda b: "mnist5k-binarized",  # at every budget: its test split and FD protocol

@@ -14,11 +14,13 @@ The package, grouped by kind (one level deep, flat inside each group)::
       exercises.py     check(): compares a student's function with the reference and says what differs
       nn/              building blocks of several families: masked.py (MADE/PixelCNN masks),
                        attention.py (self-attention, causal switch), blocks.py (MLPs),
-                       invertible.py (flow layers: coupling, ActNorm, LU linear, MAF/IAF)
+                       invertible.py (flow layers: coupling, ActNorm, LU linear, MAF/IAF),
+                       unet.py and embeddings.py (denoisers: U-Net, residual MLP; time and label embeddings)
       models/          one family per file (independent, tables, made, pixelcnn, char_transformer,
-                       vae, gaussian_mixture, flows, rbm, ebm, score, gan), the registry (build_model)
-                       and presets.py (load_model)
-      samplers/        samplers shared by families: langevin.py (ULA, MALA)
+                       vae, gaussian_mixture, flows, rbm, ebm, score, gan, diffusion, flow_matching,
+                       masked_diffusion), the registry (build_model) and presets.py (load_model)
+      samplers/        samplers shared by families: langevin.py (ULA, MALA); diffusion.py (noise
+                       schedule; DDPM, DDIM and Euler schedulers)
       evaluation/      likelihood.py (units, mean_nll, normalisation checks); features.py (the course's
                        feature networks, checked by SHA-256); sample_quality.py (FD, KID, IS, precision/
                        recall, density/coverage, nearest neighbours, classifier two-sample test);
@@ -26,7 +28,7 @@ The package, grouped by kind (one level deep, flat inside each group)::
                        two-sample test); leaderboard.py (every preset and baseline of a data set on one table)
       lessons/         code one notebook uses: curse (01), naive_bayes and spam (02),
                        autoregressive_views (03), linear_gaussian and vae_views (04), flow_views (05),
-                       gan_views (06), energy_views (07), evaluation_views (09)
+                       gan_views (06), energy_views (07), diffusion_views (08), evaluation_views (09)
       tooling/         not teaching code: notebooks.py (the notebooks' text form and editions), bench.py
                        (run notebooks, check recorded claims), prepare.py (train ahead of class),
                        browser.py (the browser test), site.py (the static site), train_features.py

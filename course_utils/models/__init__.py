@@ -20,6 +20,9 @@ dataclass, and a registry from family name to class.
 | ``score``           | ``ScoreModel``         | ``score.py``         | none         | continuous |
 | ``gan``             | ``MLPGAN``             | ``gan.py``           | none         | continuous |
 | ``dcgan``           | ``DCGAN``              | ``gan.py``           | none         | discrete   |
+| ``ddpm``            | ``DDPM``               | ``diffusion.py``     | lower bound  | discrete   |
+| ``flow-matching``   | ``FlowMatching``       | ``flow_matching.py`` | none         | discrete   |
+| ``masked-diffusion``| ``MaskedDiffusion``    | ``masked_diffusion.py`` | lower bound | discrete  |
 
 :func:`build_model` makes a model from a family name and a config dict (what a checkpoint stores);
 :func:`load_model` (in :mod:`course_utils.models.presets`) gives the model a notebook trained, by
@@ -35,9 +38,12 @@ from ..base import GenerativeModel
 from .char_transformer import CharTransformer, CharTransformerConfig
 from .flows import Flow, FlowConfig, ImageFlow, ImageFlowConfig
 from .gan import DCGAN, MLPGAN, DCGANConfig, MLPGANConfig
+from .diffusion import DDPM, DDPMConfig
+from .flow_matching import FlowMatching, FlowMatchingConfig
 from .gaussian_mixture import GaussianMixture, GaussianMixtureConfig
 from .independent import IndependentConfig, IndependentPixels
 from .made import MADE, MADEConfig
+from .masked_diffusion import MaskedDiffusion, MaskedDiffusionConfig
 from .pixelcnn import PixelCNN, PixelCNNConfig
 from .tables import CausalTable, MixtureConfig, MixtureOfBernoullis, TableConfig
 from .vae import VAE, Autoencoder, VAEConfig
@@ -66,6 +72,9 @@ FAMILIES: dict[str, tuple[type[GenerativeModel], type]] = {
         (ScoreModel, ScoreConfig),
         (MLPGAN, MLPGANConfig),
         (DCGAN, DCGANConfig),
+        (DDPM, DDPMConfig),
+        (FlowMatching, FlowMatchingConfig),
+        (MaskedDiffusion, MaskedDiffusionConfig),
     )
 }
 
@@ -85,6 +94,7 @@ def build_model(family: str, config: Any) -> GenerativeModel:
 
 
 __all__ = [
-    "DCGAN", "EBM", "FAMILIES", "MADE", "MLPGAN", "RBM", "VAE", "Autoencoder", "CausalTable", "CharTransformer", "Flow", "GaussianMixture",
-    "ImageEBM", "ImageFlow", "IndependentPixels", "MixtureOfBernoullis", "PixelCNN", "ScoreModel", "build_model",
+    "DCGAN", "DDPM", "EBM", "FAMILIES", "MADE", "MLPGAN", "RBM", "VAE", "Autoencoder", "CausalTable", "CharTransformer", "Flow",
+    "FlowMatching", "GaussianMixture", "ImageEBM", "ImageFlow", "IndependentPixels", "MaskedDiffusion", "MixtureOfBernoullis", "PixelCNN",
+    "ScoreModel", "build_model",
 ]

@@ -20,6 +20,10 @@ checkpoint, and whichever runs first trains it. A notebook adds its presets here
 | ``rbm-mnist``         | 07       | rbm (exact log Z) | binarised MNIST-5k |
 | ``ebm-digits``        | 07       | ebm-image | 8x8 digits          |
 | ``dcgan-mnist``       | 06       | dcgan     | grey MNIST-5k       |
+| ``ddpm-digits``       | 08       | ddpm (x0 logits, trained on the bound) | 8x8 digits |
+| ``ddpm-eps-digits``   | 08       | ddpm (eps, simple loss) | 8x8 digits |
+| ``flow-matching-digits`` | 08    | flow-matching | 8x8 digits      |
+| ``masked-diffusion-mnist`` | 08  | masked-diffusion | binarised MNIST-5k |
 """
 
 from __future__ import annotations
@@ -38,7 +42,10 @@ from ..train import History, TrainConfig
 from .flows import ImageFlow, ImageFlowConfig
 from .ebm import ImageEBM, ImageEBMConfig
 from .gan import DCGAN, DCGANConfig
+from .diffusion import DDPM, DDPMConfig
+from .flow_matching import FlowMatching, FlowMatchingConfig
 from .made import MADE, MADEConfig
+from .masked_diffusion import MaskedDiffusion, MaskedDiffusionConfig
 from .pixelcnn import PixelCNN, PixelCNNConfig
 from .rbm import RBM, RBMConfig
 from .vae import VAE, VAEConfig
@@ -180,6 +187,43 @@ register(Preset(
     "dcgan-mnist", "06_gans", lambda b: "mnist5k", _dcgan,
     lambda b: TrainConfig(epochs=10**4, max_steps=_DCGAN_STEPS(b), lr=by_budget(b, smoke=1e-3, laptop=1e-3, full=2e-4), clip_grad_norm=None,
                           progress=False),
+    batch_size=64,
+))
+
+
+# Notebook 08. The digits models share one network (a residual MLP, 3 blocks of 256) and, but for the
+# bound model, one training run: cosine learning-rate decay and a weight average (EMA).
+_DIFFUSION_T = _pick(smoke=100, laptop=1000, full=1000)  # fewer steps at smoke keep CI's sampling cheap
+
+
+def _denoiser_train(budget: Budget) -> TrainConfig:
+    return TrainConfig(epochs=by_budget(budget, smoke=3, laptop=200, full=1000), lr=2e-3, warmup_steps=by_budget(budget, smoke=5, laptop=100, full=100),
+                       schedule="cosine", ema_decay=0.995, progress=False)
+
+
+register(Preset(
+    "ddpm-digits", "08_diffusion", lambda b: "digits8x8",
+    lambda b: DDPM(DDPMConfig(shape=(1, 8, 8), num_levels=17, timesteps=_DIFFUSION_T(b), schedule="cosine", prediction="x0", objective="vlb",
+                              width=256, depth=3, dropout=0.2)),
+    lambda b: TrainConfig(epochs=by_budget(b, smoke=3, laptop=150, full=400), lr=2e-3, ema_decay=0.999,
+                          patience=by_budget(b, smoke=None, laptop=15, full=30), progress=False),
+))
+register(Preset(
+    "ddpm-eps-digits", "08_diffusion", lambda b: "digits8x8",
+    lambda b: DDPM(DDPMConfig(shape=(1, 8, 8), num_levels=17, timesteps=_DIFFUSION_T(b), schedule="cosine", prediction="eps", objective="simple",
+                              width=256, depth=3)),
+    _denoiser_train,
+))
+register(Preset(
+    "flow-matching-digits", "08_diffusion", lambda b: "digits8x8",
+    lambda b: FlowMatching(FlowMatchingConfig(shape=(1, 8, 8), num_levels=17, width=256, depth=3)),
+    _denoiser_train,
+))
+register(Preset(
+    "masked-diffusion-mnist", "08_diffusion", lambda b: "mnist5k-binarized",  # at every budget: its test split and FD protocol
+    lambda b: MaskedDiffusion(MaskedDiffusionConfig(shape=(1, 28, 28), num_levels=2, channels=by_budget(b, smoke=(8, 16), laptop=(16, 32, 64), full=(64, 128, 256)))),
+    lambda b: TrainConfig(epochs=by_budget(b, smoke=1, laptop=12, full=100), max_steps=by_budget(b, smoke=20, laptop=None, full=None), lr=2e-3,
+                          warmup_steps=by_budget(b, smoke=5, laptop=50, full=200), schedule="cosine", progress=False),
     batch_size=64,
 ))
 

@@ -713,7 +713,7 @@ nll_indep = mean_nll(IndependentPixels(IndependentConfig()).fit_closed_form(mnis
 print(f"RBM with {rbm.cfg.hidden} hidden units: exact log Z = {log_Z_rbm:.3f} over 2^{rbm.cfg.hidden} hidden states in {sw_logz.seconds:.1f} s")
 print(f"test NLL (exact): RBM {nll_rbm:.2f} nats | independent pixels {nll_indep:.2f} | notebook 01's mixture of 50 Bernoullis 150.4")
 assert nll_rbm < nll_indep, "the RBM beats independent pixels on the same split"
-rt.record("rbm_mnist_test_nll_exact", nll_rbm, "nats", at_most=148.0, budget="laptop")
+rt.record("rbm_mnist_test_nll_exact", nll_rbm, "nats", at_most=150.4, budget="laptop")  # below notebook 01's mixture of 50
 rt.record("rbm_mnist_exact_logz_seconds", sw_logz.seconds, "s")
 
 # %% [markdown]

@@ -8,7 +8,7 @@ infinite. Each step calls ``model.train_step(x, y, optimizers, step=..., clip_gr
 the global step (1, 2, ...); an ``(x, y)`` loader passes its labels as ``y``.
 
 **Resuming.** With ``state_path`` (``fit_or_load`` always gives one) the run writes a partial
-checkpoint at the end of every epoch and every ``checkpoint_seconds`` within one: weights,
+checkpoint every ``checkpoint_seconds`` (at the end of an epoch or within one) and at its end: weights,
 optimiser and schedule states, the weight average, the step, the best weights so far and every
 random state, the data order's included. Run again after a crash, it resumes there and reaches the
 same weights as a run that was never interrupted (on the CPU, where kernels are deterministic).
@@ -78,7 +78,7 @@ class TrainConfig:
     schedule: str = "constant"  # "constant" or "cosine" decay to 0 over the run
     ema_decay: float | None = None  # e.g. 0.999; None: no weight average
     progress: bool = True
-    checkpoint_seconds: float = 60.0  # how often a run with a state_path saves within an epoch
+    checkpoint_seconds: float = 60.0  # how often a run with a state_path saves its state (0: after every step)
 
     COSMETIC = ("progress", "checkpoint_seconds")
 
@@ -358,8 +358,9 @@ def fit(
                 _validate(model, val_loader, ema, history, run, cfg, epoch)
             if out_of_time():
                 run.done = True
-            save_state()
-            last_save = time.perf_counter()
+            if run.done or epoch == cfg.epochs or time.perf_counter() - last_save >= cfg.checkpoint_seconds:
+                save_state()  # short epochs (1,000 digits) would otherwise write a checkpoint every few steps
+                last_save = time.perf_counter()
     finally:
         history.seconds = run.seconds + time.perf_counter() - start
         model.eval()

@@ -253,3 +253,16 @@ def test_weight_decay_only_on_weight_matrices():
     decay, rest = parameter_groups(model, 1e-3)
     assert all(p.ndim >= 2 for p in decay["params"]) and all(p.ndim == 1 for p in rest["params"])
     assert decay["weight_decay"] == 1e-3 and rest["weight_decay"] == 0.0
+
+
+@pytest.mark.parametrize("seconds, saves", [(0.0, 4 * 5 + 5), (1e9, 1)])
+def test_partial_checkpoints_are_written_every_checkpoint_seconds_and_at_the_end(monkeypatch, tmp_path, seconds, saves):
+    """0 s: after every step and every epoch; a long interval: only once, when the run ends (nothing lost on a crash
+    but the last interval, and no checkpoint every few steps when epochs are short)."""
+    import course_utils.train as train_module
+
+    written = []
+    monkeypatch.setattr(train_module, "atomic_save", lambda payload, path: written.append(payload["step"]))
+    train, val = _loaders()
+    fit(_model(), train, val, TrainConfig(epochs=5, lr=0.1, checkpoint_seconds=seconds, progress=False), state_path=tmp_path / "run.pt")
+    assert len(written) == saves and written[-1] == 20

@@ -163,3 +163,28 @@ def test_leaderboard_puts_the_held_out_row_first_and_checks_preset_names(digits,
     assert [r.name for r in rows] == ["held-out real images", "independent"] and rows[1].origin == "fitted here"
     with pytest.raises(ValueError, match="No preset 'nope'"):
         leaderboard(rt, "digits8x8", presets=["nope"], n=30)
+
+
+def test_a_presets_row_is_scored_once_and_rescored_when_its_weights_change(monkeypatch, tmp_path):
+    """make prepare scores the presets ahead of class: a second leaderboard reads the rows it saved
+    (same numbers, same samples), and a model whose weights differ gets a new row, never a stale one."""
+    import course_utils.evaluation.leaderboard as lb
+    from course_utils.models.presets import load_model
+
+    monkeypatch.setenv("COURSE_BUDGET", "smoke")
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path))
+    rt = setup("09_test", quiet=True)
+    first = leaderboard(rt, "mnist5k-binarized", presets=["fvsbn"], n=30, quiet=True)[1]
+    scored = []
+    monkeypatch.setattr(lb, "evaluate_model", lambda *a, **k: scored.append(k["name"]) or evaluate_model(*a, **k))
+    again = leaderboard(rt, "mnist5k-binarized", presets=["fvsbn"], n=30, quiet=True)[1]
+    assert scored == [] and again.origin == "checkpoint" and first.origin == "trained now"
+    assert (again.nll, again.fd, again.precision) == (first.nll, first.fd, first.precision) and torch.equal(again.samples, first.samples)
+    model, _ = load_model("fvsbn", rt, quiet=True)
+    key = lb.score_key(model, "mnist5k-binarized", 30, rt.seed)
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)
+    assert lb.score_key(model, "mnist5k-binarized", 30, rt.seed) != key
+    (next((tmp_path / "scores").glob("fvsbn-*.pt"))).write_bytes(b"half a file")
+    leaderboard(rt, "mnist5k-binarized", presets=["fvsbn"], n=30, quiet=True)
+    assert scored == ["fvsbn"], "an unreadable row is scored again"

@@ -1,7 +1,7 @@
 """The site's pages: its table of contents lists every notebook in course order; widgets become static."""
 
 from course_utils.tooling.notebooks import notebook_sources
-from course_utils.tooling.site import WIDGET_MIME, static_widgets, toc_markdown
+from course_utils.tooling.site import WIDGET_MIME, collapse_solutions, static_widgets, toc_markdown
 
 
 def test_the_table_of_contents_lists_every_notebook_in_order():
@@ -23,3 +23,10 @@ def test_widgets_keep_their_figure_and_say_where_the_live_version_is():
     outs = nb["cells"][0]["outputs"]
     assert "JupyterLab" in outs[0]["data"]["text/html"] and outs[1]["data"]["image/png"] == "iVBOR..."
     assert "widgets" not in nb["metadata"]
+
+
+def test_solutions_are_collapsed_on_the_instructor_site():
+    nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["solution"], "jupyter": {"source_hidden": True}}, "source": "x = 1"},
+                    {"cell_type": "code", "metadata": {"tags": ["exercise"]}, "source": "raise NotImplementedError"}]}
+    assert collapse_solutions(nb) == 1 and collapse_solutions(nb) == 0
+    assert nb["cells"][0]["metadata"]["tags"] == ["solution", "hide-input"] and nb["cells"][1]["metadata"]["tags"] == ["exercise"]

@@ -87,6 +87,18 @@ def static_widgets(nb: dict) -> int:
     return count
 
 
+def collapse_solutions(nb: dict) -> int:
+    """Tag each hidden solution cell ``hide-input``, so that MyST-NB shows it collapsed behind a
+    "show" button, as JupyterLab does (the student edition has none). Returns how many."""
+    count = 0
+    for cell in nb.get("cells", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "solution" in tags and "hide-input" not in tags:
+            cell["metadata"]["tags"] = [*tags, "hide-input"]
+            count += 1
+    return count
+
+
 def mathjax_script() -> Path:
     """MathJax 3's ``tex-svg.js`` as ``django-static-mathjax`` installs it; a clear error when it is missing."""
     try:
@@ -127,6 +139,7 @@ def build_edition(executed: dict[str, Path], edition: str, out: Path) -> Path:
     for stem, path in executed.items():
         nb = json.loads(path.read_text(encoding="utf-8"))
         static_widgets(nb)
+        collapse_solutions(nb)
         titles[stem] = notebook_title(nb, stem)
         (src / f"{stem}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
     (src / "index.md").write_text(toc_markdown(list(executed), titles, edition), encoding="utf-8")

@@ -218,6 +218,19 @@ def surface_3d(
     return fig
 
 
+def plane(ax: plt.Axes, extent: float, names: tuple[str, str] | None = ("$x_1$", "$x_2$")) -> plt.Axes:
+    """Make ``ax`` a square view of the plane, ``[-extent, extent]`` on both axes, labelled with
+    ``names`` (``None``: no labels) and without grid lines over the points or the density."""
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent, extent)
+    ax.set_aspect("equal")
+    if names is not None:
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+    ax.grid(False)
+    return ax
+
+
 def samples_over_data(
     data: Tensor | np.ndarray,
     samples: Tensor | np.ndarray,

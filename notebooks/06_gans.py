@@ -56,7 +56,7 @@ from course_utils.lessons.gan_views import (RING_STD, GRID_STD, gaussian_grid_2d
                                             render_image_snapshots, render_ring_snapshot, ring_centres)
 from course_utils.models.gan import (DCGAN, MLPGAN, DCGANConfig, MLPGANConfig, discriminator_loss, generator_loss,
                                      gradient_penalty, training_report)
-from course_utils.plotting import image_grid, image_rows
+from course_utils.plotting import image_grid, image_rows, plane
 from course_utils.runtime import Stopwatch
 
 rt = setup("06_gans")
@@ -505,9 +505,7 @@ for j, (v, ms) in enumerate(runs.items()):
         ax.scatter(pts[:, 0], pts[:, 1], s=2, c="C3", alpha=0.5)
         ax.scatter(centres[:, 0], centres[:, 1], marker="+", c="k", s=40)
         ax.set_title(f"{v}, seed {s}: {coverage[v][s].covered}/8, {100 * coverage[v][s].high_quality:.0f} % HQ", fontsize=9)
-        ax.set_xlim(-3, 3)
-        ax.set_ylim(-3, 3)
-        ax.set_aspect("equal")
+        plane(ax, 3, names=None)
         ax.set_xticks([])
         ax.set_yticks([])
 fig.supxlabel("$x_1$ (each panel: $[-3, 3]$)")

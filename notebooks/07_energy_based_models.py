@@ -57,7 +57,7 @@ from course_utils.models.gaussian_mixture import GaussianMixture, GaussianMixtur
 from course_utils.models.independent import IndependentConfig, IndependentPixels
 from course_utils.models.rbm import RBM, RBMConfig, hidden_states
 from course_utils.models.score import ScoreConfig, ScoreModel
-from course_utils.plotting import OKABE_ITO, image_rows
+from course_utils.plotting import OKABE_ITO, image_rows, plane
 from course_utils.runtime import Stopwatch
 from course_utils.samplers.langevin import langevin
 
@@ -534,11 +534,7 @@ mesh = axes[2].pcolormesh(ticks, ticks, (neg_E - log_Z_ebm).exp().view(400, 400)
 fig.colorbar(mesh, ax=axes[2], label="density")
 axes[2].set_title("exp(-E) / Z, Z by quadrature")
 for ax in axes:
-    ax.set_xlim(-4, 4)
-    ax.set_ylim(-4, 4)
-    ax.set_aspect("equal")
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
+    plane(ax, 4)
 fig.suptitle("The samples look right; the density the energy defines need not")
 rt.save_figure(fig, "ebm_2d")
 with torch.no_grad():
@@ -953,11 +949,7 @@ for ax, (name, pts) in zip(axes, {"exact samples (80 % in the upper mode)": exac
                                   f"Langevin at $\\sigma_L$ only: {share_plain:.0%}": plain}.items()):
     ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.5, c=OKABE_ITO[3])
     ax.set_title(name)
-    ax.set_xlim(-9, 9)
-    ax.set_ylim(-9, 9)
-    ax.set_aspect("equal")
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
+    plane(ax, 9)
 fig.suptitle("Annealing over noise levels gets the weights of the modes right")
 rt.save_figure(fig, "annealed_langevin")
 assert abs(share_plain - 0.5) < abs(share_plain - 0.8), "without annealing the chains split by where they start"

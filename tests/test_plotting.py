@@ -47,3 +47,17 @@ def test_course_style_is_colour_blind_safe():
     plotting.use_course_style()
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     assert tuple(colours) == plotting.OKABE_ITO
+
+
+def test_plane_is_a_square_labelled_view_without_grid():
+    import matplotlib.pyplot as plt
+
+    from course_utils.plotting import plane
+
+    fig, (a, b) = plt.subplots(1, 2)
+    plane(a, 3)
+    plane(b, 2, names=None)
+    assert a.get_xlim() == (-3, 3) and a.get_ylim() == (-3, 3) and a.get_aspect() == 1.0
+    assert (a.get_xlabel(), a.get_ylabel()) == ("$x_1$", "$x_2$") and b.get_xlabel() == ""
+    assert not any(line.get_visible() for line in a.get_xgridlines())
+    plt.close(fig)

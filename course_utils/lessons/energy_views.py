@@ -28,7 +28,7 @@ from torch import Tensor
 
 from ..draws import normal
 from ..evaluation.mmd import MMDTest, mmd_permutation_test
-from ..plotting import DENSITY_CMAP, OKABE_ITO
+from ..plotting import DENSITY_CMAP, OKABE_ITO, plane
 from ..samplers.langevin import langevin
 
 BANANA = {"a": 1.5, "b": 0.5, "s": 0.5}
@@ -178,11 +178,7 @@ def score_field_figure(fields: dict[str, Callable[[Tensor], Tensor]], lim: float
         ax.set_title("|learned - true| / |true|", fontsize=10)
     axes[0, 0].set_ylabel("$x_2$")
     for ax in axes[0]:
-        ax.set_xlabel("$x_1$")
-        ax.set_aspect("equal")
-        ax.set_xlim(-lim * 1.05, lim * 1.05)
-        ax.set_ylim(-lim * 1.05, lim * 1.05)
-        ax.grid(False)
+        plane(ax, lim * 1.05, names=("$x_1$", ax.get_ylabel()))
     if title:
         fig.suptitle(title)
     return fig

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from ..models.gan import MLPGAN
-from ..plotting import DENSITY_CMAP, OKABE_ITO, image_rows
+from ..plotting import DENSITY_CMAP, OKABE_ITO, image_rows, plane
 
 RING_RADIUS, RING_STD = 2.0, 0.15  # toy_2d("eight_gaussians")
 GRID_SPACING, GRID_STD = 2.0, 0.05  # the 5x5 grid of the same papers: centres in {-4, -2, 0, 2, 4}^2
@@ -111,12 +111,7 @@ def render_ring_snapshot(model: MLPGAN, index: int = -1, *, centres: Tensor | No
     ax1.scatter(s[:, 0], s[:, 1], s=2, c="k", alpha=0.4)
     ax1.set_title("D's decision surface (black: data modes, dots: samples)")
     for ax in (ax0, ax1):
-        ax.set_xlim(-e, e)
-        ax.set_ylim(-e, e)
-        ax.set_aspect("equal")
-        ax.set_xlabel("$x_1$")
-        ax.set_ylabel("$x_2$")
-        ax.grid(False)
+        plane(ax, e)
     name = title or f"{model.cfg.loss} loss{' + spectral norm' if model.cfg.spectral_norm else ''}"
     fig.suptitle(f"{name}: snapshot {index + 1} of {len(steps)}, step {steps[index]}")
     return fig

@@ -95,6 +95,16 @@ class DiscriminatorWonWarning(UserWarning):
 
 
 # --------------------------------------------------------------------------- the losses
+def _update(loss: Tensor, opt: torch.optim.Optimizer, net: nn.Module, clip_grad_norm: float | None, name: str) -> dict[str, Tensor]:
+    """One optimiser step of ``net`` on ``loss`` (gradients zeroed first, clipped if asked); returns the
+    gradient norm under ``name`` when clipping."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    out = {name: nn.utils.clip_grad_norm_(net.parameters(), clip_grad_norm)} if clip_grad_norm is not None else {}
+    opt.step()
+    return out
+
+
 def discriminator_loss(d_real: Tensor, d_fake: Tensor, loss: str) -> Tensor:
     """D's loss (a scalar) from its outputs on a real and a fake batch (``(B,)`` each), without the penalty.
 
@@ -458,21 +468,13 @@ class GAN(GenerativeModel):
         gp = self._penalty(x, fake, y)
         loss_d = discriminator_loss(d_real, d_fake, self.cfg.loss) + self.cfg.gp_weight * gp
         self._finite(loss_d, "loss_d", "the discriminator (D)", step)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        if clip_grad_norm is not None:
-            out["grad_norm_d"] = nn.utils.clip_grad_norm_(self.discriminator.parameters(), clip_grad_norm)
-        opt_d.step()
+        out.update(_update(loss_d, opt_d, self.discriminator, clip_grad_norm, "grad_norm_d"))
         # G: on steps 1, 1 + n_critic, ..., against the updated D
         if (step - 1) % self.cfg.n_critic == 0:
             d_fake_g = self.discriminator(self.generator(self.latent(B), y), y)
             loss_g = generator_loss(d_fake_g, self.cfg.loss)
             self._finite(loss_g, "loss_g", "the generator (G)", step)
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            if clip_grad_norm is not None:
-                out["grad_norm_g"] = nn.utils.clip_grad_norm_(self.generator.parameters(), clip_grad_norm)
-            opt_g.step()
+            out.update(_update(loss_g, opt_g, self.generator, clip_grad_norm, "grad_norm_g"))
             opt_d.zero_grad(set_to_none=True)  # G's backward reached D's weights; D steps on its own loss only
         else:
             loss_g = generator_loss(d_fake.detach(), self.cfg.loss)

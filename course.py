@@ -175,6 +175,7 @@ def cmd_test(py: str, extra: list[str]) -> int:
         start = time.perf_counter()
         rc = subprocess.call(
             [py, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=900", "-p", "no:cacheprovider",
+             "-p", "course_utils.tooling.nbval_kernel",  # each kernel's stderr kept; one that does not come up is retried
              "-n", workers, "--dist", "loadscope", f"--junitxml={xml}", "-q", "-W", "ignore::DeprecationWarning",
              *sorted(map(str, nb_dir.glob("*.ipynb")))],
             cwd=nb_dir, env=dict(env, COURSE_EXERCISES=exercises),

@@ -32,7 +32,8 @@ The package, grouped by kind (one level deep, flat inside each group)::
       tooling/         not teaching code: notebooks.py (the notebooks' text form and editions), bench.py
                        (run notebooks, check recorded claims), prepare.py (train ahead of class),
                        browser.py (the browser test), site.py (the static site), train_features.py
-                       (trains the feature networks)
+                       (trains the feature networks), nbval_kernel.py (make test's kernels: stderr
+                       kept, one that does not come up retried)
 
 Setup
 -----

@@ -71,6 +71,28 @@ def test_ais_estimate_is_close_to_the_exact_log_partition():
         model.ais_log_partition(base_bias=torch.zeros(3))
 
 
+def test_ais_weights_are_the_ratios_of_the_unnormalised_densities_along_the_path():
+    """The package writes the ratio p*_beta(v) / p*_beta'(v) out to share one product W v; the weights
+    equal those of the plain formula, step by step, with the same draws."""
+    model = _rbm(shape=(1, 3, 4), hidden=5, scale=0.7)
+    base = torch.linspace(-1.0, 1.0, 12)
+
+    def log_p_star(v, beta):
+        return (1 - beta) * (v @ base) + beta * (v @ model.b) + torch.nn.functional.softplus(beta * (v @ model.W.T + model.c)).sum(1)
+
+    g = torch.Generator().manual_seed(3)
+    v = bernoulli(torch.sigmoid(base).expand(50, -1).contiguous(), g)
+    log_w = torch.zeros(50, dtype=torch.float64)
+    betas = torch.linspace(0.0, 1.0, 31).tolist()
+    with torch.no_grad():
+        for beta_prev, beta in zip(betas[:-1], betas[1:]):
+            log_w += (log_p_star(v, beta) - log_p_star(v, beta_prev)).double()
+            h = bernoulli(torch.sigmoid(beta * (v @ model.W.T + model.c)), g)
+            v = bernoulli(torch.sigmoid((1 - beta) * base + beta * (h @ model.W + model.b)), g)
+        ais = model.ais_log_partition(num_betas=30, chains=50, base_bias=base, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(ais.log_weights, log_w, atol=1e-4)
+
+
 def test_cd_gradient_is_positive_minus_negative_statistics():
     model = _rbm(hidden=4, scale=0.5, k=1, persistent=False).eval()
     v = bernoulli(torch.full((7, 1, 2, 3), 0.5), torch.Generator().manual_seed(1))

@@ -48,8 +48,9 @@ class CheckResult:
     def __bool__(self) -> bool:
         return self.passed
 
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # a trailing check(...) prints nothing more
-        p.text("")
+    def _ipython_display_(self) -> None:
+        """A cell that ends with ``check(...)`` shows the verdict it printed and no ``Out[ ]`` after it
+        (an empty ``_repr_pretty_`` still made an empty output box, in JupyterLab and on the site)."""
 
 
 def _describe(value: Any) -> str:

@@ -822,9 +822,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrowserMissing as err:
         print(f"[browser] {err}", file=sys.stderr)
         return 2
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("selenium") is None:
         print("[browser] Selenium is missing: `python course.py test-browser` installs it (pip install -e '.[browser]').", file=sys.stderr)
         return 2
 

@@ -33,3 +33,22 @@ def test_a_missed_claim_fails_the_table():
     assert not ok and lines == ["answer = 43 nats  [MISSED <= 42]"]
     lines, ok = format_figures([dict(entry, budget="smoke", claim_budget="laptop")])
     assert ok and lines == ["answer = 43 nats  [<= 42 at laptop (not checked at smoke)]"]
+
+
+def test_slowest_cells_reads_the_timing_nbclient_records(tmp_path):
+    import nbformat
+
+    from course_utils.tooling.bench import slowest_cells
+
+    def timed(source, start, end):
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["execution"] = {"iopub.execute_input": f"2026-12-01T10:00:{start}Z", "shell.execute_reply": f"2026-12-01T10:00:{end}Z"}
+        return cell
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# title"), timed("import torch", "00.000", "02.500"),
+                                         timed("# AIS\nais = rbm.ais_log_partition()", "03.000", "10.000"), nbformat.v4.new_code_cell("x = 1"),
+                                         timed("print(1)", "10.000", "10.100")])
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert slowest_cells(path, 2) == [(7.0, "ais = rbm.ais_log_partition()"), (2.5, "import torch")]
+    assert slowest_cells(tmp_path / "missing.ipynb") == []

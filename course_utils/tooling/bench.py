@@ -46,6 +46,29 @@ def _execute_one(source: Path, out_dir: Path, timeout: int, edition: str = "inst
     return {"notebook": source.stem, "wall_s": wall, "peak_mib": children_peak_mib(), "error": error, "executed": str(path)}
 
 
+def slowest_cells(executed: Path, n: int = 3) -> list[tuple[float, str]]:
+    """The ``n`` code cells of an executed notebook that took longest, as (seconds, first line of code),
+    from the timing nbclient records in each cell's metadata; [] where there is none."""
+    import nbformat
+    from datetime import datetime
+
+    def stamp(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except (OSError, ValueError):
+        return []
+    cells = []
+    for cell in nb.cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        if cell.cell_type == "code" and "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+            seconds = (stamp(timing["shell.execute_reply"]) - stamp(timing["iopub.execute_input"])).total_seconds()
+            first = next((line.strip() for line in cell.source.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
+            cells.append((seconds, first[:60] + ("…" if len(first) > 60 else "")))
+    return sorted(cells, key=lambda c: -c[0])[:n]
+
+
 def children_peak_mib() -> float:
     """Peak resident memory (MiB) of the largest finished child process (the kernel), or NaN where
     the ``resource`` module does not exist (Windows). ``ru_maxrss`` is in KiB on Linux, bytes on macOS."""

@@ -7,7 +7,8 @@ folder the notebooks use in class (``runs/`` or ``COURSE_RUN_DIR``). Every model
 goes through ``fit_or_load`` (presets through ``load_model``), so its checkpoint is saved there and
 the next run of the same cell, at the same budget, loads it instead of training. The command
 prints what it trained (each new checkpoint, with its training seconds) and how long each
-notebook took; ``--check`` runs every notebook a second time and prints how much faster it got.
+notebook took; ``--check`` runs every notebook a second time and prints how much faster it got, and the cells that
+the second run still spends its time on.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from ..checkpoints import read_checkpoint
 from ..runtime import BUDGETS, get_run_dir
-from .bench import print_table, run_notebooks
+from .bench import print_table, run_notebooks, slowest_cells
 from .notebooks import notebook_sources
 
 
@@ -67,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{a['notebook']:<32} {a['wall_s']:>8.1f} {b['wall_s']:>9.1f} {a['wall_s'] / b['wall_s']:>6.1f}x")
         total_a, total_b = sum(r["wall_s"] for r in first), sum(r["wall_s"] for r in second)
         print(f"{'all notebooks':<32} {total_a:>8.1f} {total_b:>9.1f} {total_a / total_b:>6.1f}x")
+        print("\nwhere the second run still spends its time (the slowest cells, which train nothing now):")
+        for row in second:
+            cells = slowest_cells(Path(row["executed"])) if row.get("executed") else []
+            print(f"  {row['notebook']:<32} " + ("; ".join(f"{sec:.1f} s `{line}`" for sec, line in cells) or "-"))
         again = sorted(_checkpoints(folder) - before - set(new))
         if again:
             print(f"the second run trained {len(again)} more model(s), which a notebook does not cache: {', '.join(p.name for p in again)}")

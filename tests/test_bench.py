@@ -41,7 +41,7 @@ def test_slowest_cells_reads_the_timing_nbclient_records(tmp_path):
     from course_utils.tooling.bench import slowest_cells
 
     def timed(source, start, end):
-        cell = nbformat.v4.new_code_cell(source)
+        cell = nbformat.v4.new_code_cell(source, execution_count=int(start[:2]) + 1)
         cell.metadata["execution"] = {"iopub.execute_input": f"2026-12-01T10:00:{start}Z", "shell.execute_reply": f"2026-12-01T10:00:{end}Z"}
         return cell
 
@@ -50,5 +50,5 @@ def test_slowest_cells_reads_the_timing_nbclient_records(tmp_path):
                                          timed("print(1)", "10.000", "10.100")])
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
-    assert slowest_cells(path, 2) == [(7.0, "ais = rbm.ais_log_partition()"), (2.5, "import torch")]
+    assert slowest_cells(path, 2) == [(7.0, "[4] ais = rbm.ais_log_partition()"), (2.5, "[1] import torch")]
     assert slowest_cells(tmp_path / "missing.ipynb") == []

@@ -47,7 +47,8 @@ def _execute_one(source: Path, out_dir: Path, timeout: int, edition: str = "inst
 
 
 def slowest_cells(executed: Path, n: int = 3) -> list[tuple[float, str]]:
-    """The ``n`` code cells of an executed notebook that took longest, as (seconds, first line of code),
+    """The ``n`` code cells of an executed notebook that took longest, as (seconds, "[execution count]
+    first line of code"),
     from the timing nbclient records in each cell's metadata; [] where there is none."""
     import nbformat
     from datetime import datetime
@@ -65,7 +66,7 @@ def slowest_cells(executed: Path, n: int = 3) -> list[tuple[float, str]]:
         if cell.cell_type == "code" and "iopub.execute_input" in timing and "shell.execute_reply" in timing:
             seconds = (stamp(timing["shell.execute_reply"]) - stamp(timing["iopub.execute_input"])).total_seconds()
             first = next((line.strip() for line in cell.source.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
-            cells.append((seconds, first[:60] + ("…" if len(first) > 60 else "")))
+            cells.append((seconds, f"[{cell.get('execution_count')}] " + first[:60] + ("…" if len(first) > 60 else "")))
     return sorted(cells, key=lambda c: -c[0])[:n]
 
 

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nwhere the second run still spends its time (the slowest cells, which train nothing now):")
         for row in second:
             cells = slowest_cells(Path(row["executed"])) if row.get("executed") else []
-            print(f"  {row['notebook']:<32} " + ("; ".join(f"{sec:.1f} s `{line}`" for sec, line in cells) or "-"))
+            print(f"  {row['notebook']:<32} " + ("; ".join(f"{sec:.1f} s {line}" for sec, line in cells) or "-"))
         again = sorted(_checkpoints(folder) - before - set(new))
         if again:
             print(f"the second run trained {len(again)} more model(s), which a notebook does not cache: {', '.join(p.name for p in again)}")

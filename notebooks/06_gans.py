@@ -796,12 +796,13 @@ fig = image_grid(samples_c.reshape(10, 50, 1, 28, 28)[:, :10].reshape(100, 1, 28
                  title=f"Conditional GAN: row = requested digit 0-9 (hit rate {hit_rate:.0%})")
 rt.save_figure(fig, "cgan_samples")
 rt.record("cgan_class_hit_rate", hit_rate, "fraction", at_least=0.9, budget="laptop")
-rt.record("fd_cgan_over_floor", fd_c.fd / fd_c.floor, "x", at_most=3.0, budget="laptop")
+# five more seeds at laptop gave hit rates 0.944-0.980 and FD / floor 2.26-3.13 (one above 3): the claim is 4
+rt.record("fd_cgan_over_floor", fd_c.fd / fd_c.floor, "x", at_most=4.0, budget="laptop")
 
 # %% [markdown]
-# At the laptop budget the classifier reads the requested digit in about 99 % of the samples, and the
-# conditional samples score an FD of about 2.4 times the floor after 1,500 steps, where the unconditional
-# DCGAN stayed near 8 times after 5,000. Told the class, $G$ no longer has to carve the latent space into ten
+# At the laptop budget the classifier reads the requested digit in 94-98 % of the samples, and the
+# conditional samples score an FD of 2.3-3.1 times the floor after 1,500 steps (six seeds), where the
+# unconditional DCGAN stayed near 8 times after 5,000. Told the class, $G$ no longer has to carve the latent space into ten
 # digits by itself, and $D$ can reject a good digit of the wrong class.
 #
 # A conditional model must be told what to draw, and only what it knows:

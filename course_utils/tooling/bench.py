@@ -48,8 +48,7 @@ def _execute_one(source: Path, out_dir: Path, timeout: int, edition: str = "inst
 
 def slowest_cells(executed: Path, n: int = 3) -> list[tuple[float, str]]:
     """The ``n`` code cells of an executed notebook that took longest, as (seconds, "[execution count]
-    first line of code"),
-    from the timing nbclient records in each cell's metadata; [] where there is none."""
+    first line of code"), from the timing nbclient records in each cell's metadata; [] where there is none."""
     import nbformat
     from datetime import datetime
 

@@ -7,8 +7,8 @@ folder the notebooks use in class (``runs/`` or ``COURSE_RUN_DIR``). Every model
 goes through ``fit_or_load`` (presets through ``load_model``), so its checkpoint is saved there and
 the next run of the same cell, at the same budget, loads it instead of training. The command
 prints what it trained (each new checkpoint, with its training seconds) and how long each
-notebook took; ``--check`` runs every notebook a second time and prints how much faster it got, and the cells that
-the second run still spends its time on.
+notebook took; ``--check`` runs every notebook a second time and prints how much faster it got
+and which cells the second run still spends its time on.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{a['notebook']:<32} {a['wall_s']:>8.1f} {b['wall_s']:>9.1f} {a['wall_s'] / b['wall_s']:>6.1f}x")
         total_a, total_b = sum(r["wall_s"] for r in first), sum(r["wall_s"] for r in second)
         print(f"{'all notebooks':<32} {total_a:>8.1f} {total_b:>9.1f} {total_a / total_b:>6.1f}x")
-        print("\nwhere the second run still spends its time (the slowest cells, which train nothing now):")
+        print("\nwhere the second run still spends its time (its slowest cells):")
         for row in second:
             cells = slowest_cells(Path(row["executed"])) if row.get("executed") else []
             print(f"  {row['notebook']:<32} " + ("; ".join(f"{sec:.1f} s {line}" for sec, line in cells) or "-"))

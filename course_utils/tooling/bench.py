@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from ..results import claim_status, read_results
@@ -128,9 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(row["ok"] for row in rows) else 1
 
 
-def run_notebooks(sources: list[Path], budget: str, *, edition: str = "instructor", html: bool = False, timeout: int = 1800) -> tuple[list[dict], Path]:
+def run_notebooks(sources: list[Path], budget: str, *, edition: str = "instructor", html: bool = False, timeout: int = 1800,
+                  on_done: Callable[[dict], None] | None = None) -> tuple[list[dict], Path]:
     """Execute each notebook in its own process, one after another; return one row per notebook
-    (wall seconds, peak MiB, error, the figures it recorded and whether its claims held) and the output folder."""
+    (wall seconds, peak MiB, error, the figures it recorded and whether its claims held) and the output folder.
+    ``on_done(row)`` is called as each notebook finishes, before the next starts."""
     run_dir = get_run_dir()
     run_id = uuid.uuid4().hex[:10]
     out_dir = run_dir / "bench" / f"{budget}-{edition}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -152,6 +155,8 @@ def run_notebooks(sources: list[Path], budget: str, *, edition: str = "instructo
         row["ok"] = not row["error"] and figures_ok
         if html and row["executed"]:
             row["html"] = str(write_html(Path(row["executed"]), out_dir / "html"))
+        if on_done is not None:
+            on_done(row)
         rows.append(row)
     return rows, out_dir
 

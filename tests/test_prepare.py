@@ -4,6 +4,7 @@ The notebooks are not executed here: ``run_notebooks`` is replaced by a stand-in
 checkpoints a notebook would, so the report can be checked against a known plan.
 """
 
+import pytest
 import torch
 
 from course_utils.checkpoints import CHECKPOINT_VERSION, atomic_save
@@ -44,8 +45,8 @@ def test_report_names_what_each_notebook_trained_and_what_it_cannot_save(tmp_pat
     assert "03_autoregressive: 2 model(s), 6.5 s of training" in out
     assert "00_start_here:" not in out  # it saved nothing, so it has no entry in the list of what was trained
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("00_", "03_", "all notebooks"))}
-    assert rows["00_start_here"] == ["7.0", "0.0", "7.0", "1.0x"]
-    assert rows["03_autoregressive"] == ["20.0", "6.5", "5.0", "4.0x"]
+    assert rows["00_start_here"] == ["7.0", "0.0", "7.0", "1.0x", "none"]  # no executed notebooks here: no cells to pair
+    assert rows["03_autoregressive"][:4] == ["20.0", "6.5", "5.0", "4.0x"]
     assert "repeats the first: 00_start_here\n" in out
 
 
@@ -63,3 +64,23 @@ def test_nothing_new_is_said_plainly(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "nothing: every model was already prepared at this budget" in out
     assert "repeats the first" not in out  # with nothing trained at all, the sentence would say nothing
+
+
+def test_faster_cells_pairs_the_two_runs_cell_by_cell(tmp_path):
+    import nbformat
+
+    def executed(name, seconds):
+        cells = [nbformat.v4.new_markdown_cell("# title")]
+        for i, sec in enumerate(seconds):
+            cell = nbformat.v4.new_code_cell(f"cell_{i}()", execution_count=i + 1)
+            cell.metadata["execution"] = {"iopub.execute_input": "2026-12-01T10:00:00Z", "shell.execute_reply": f"2026-12-01T10:00:{sec:06.3f}Z"}
+            cells.append(cell)
+        path = tmp_path / f"{name}.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+        return {"executed": str(path)}
+
+    first = executed("first", [2.0, 30.0, 5.0, 1.5])  # imports, training, a live sampler, a model that trains in 1.5 s
+    second = executed("second", [2.2, 0.5, 5.1, 0.4])
+    assert prepare.faster_cells(first, second) == (2, 31.5, pytest.approx(0.9))
+    assert prepare.faster_cells(first, executed("short", [2.0]))[0] == 0  # a run that stopped early pairs nothing
+    assert prepare.faster_cells(first, {"executed": ""})[0] == 0

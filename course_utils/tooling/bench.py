@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -47,9 +48,10 @@ def _execute_one(source: Path, out_dir: Path, timeout: int, edition: str = "inst
     return {"notebook": source.stem, "wall_s": wall, "peak_mib": children_peak_mib(), "error": error, "executed": str(path)}
 
 
-def slowest_cells(executed: Path, n: int = 3) -> list[tuple[float, str]]:
-    """The ``n`` code cells of an executed notebook that took longest, as (seconds, "[execution count]
-    first line of code"), from the timing nbclient records in each cell's metadata; [] where there is none."""
+def cell_times(executed: Path) -> list[tuple[float, str]]:
+    """Every code cell of an executed notebook, in order, as (seconds, "[execution count] first line of
+    code"), from the timing nbclient records in each cell's metadata (NaN seconds where there is none);
+    [] if the notebook cannot be read."""
     import nbformat
     from datetime import datetime
 
@@ -62,12 +64,21 @@ def slowest_cells(executed: Path, n: int = 3) -> list[tuple[float, str]]:
         return []
     cells = []
     for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
         timing = cell.get("metadata", {}).get("execution", {})
-        if cell.cell_type == "code" and "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+        seconds = float("nan")
+        if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
             seconds = (stamp(timing["shell.execute_reply"]) - stamp(timing["iopub.execute_input"])).total_seconds()
-            first = next((line.strip() for line in cell.source.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
-            cells.append((seconds, f"[{cell.get('execution_count')}] " + first[:60] + ("…" if len(first) > 60 else "")))
-    return sorted(cells, key=lambda c: -c[0])[:n]
+        first = next((line.strip() for line in cell.source.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
+        cells.append((seconds, f"[{cell.get('execution_count')}] " + first[:60] + ("…" if len(first) > 60 else "")))
+    return cells
+
+
+def slowest_cells(executed: Path, n: int = 3) -> list[tuple[float, str]]:
+    """The ``n`` code cells of an executed notebook that took longest, as in :func:`cell_times`."""
+    timed = [cell for cell in cell_times(executed) if not math.isnan(cell[0])]
+    return sorted(timed, key=lambda c: -c[0])[:n]
 
 
 def children_peak_mib() -> float:

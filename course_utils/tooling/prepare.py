@@ -8,8 +8,9 @@ goes through ``fit_or_load`` (presets through ``load_model``), so its checkpoint
 the next run of the same cell, at the same budget, loads it instead of training. The command
 prints what each notebook trained (its new checkpoints, with their training seconds) and how long
 each notebook took; ``--check`` runs every notebook a second time and prints how much faster it
-got, which notebooks saved no model (a second run has nothing to load there) and which cells the
-second run still spends its time on.
+got, which cells got faster (those that loaded instead of training), which notebooks saved no
+model (a second run has nothing to load there) and which cells the second run still spends its
+time on.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from ..checkpoints import read_checkpoint
 from ..runtime import BUDGETS, get_run_dir
-from .bench import print_table, run_notebooks, slowest_cells
+from .bench import cell_times, print_table, run_notebooks, slowest_cells
 from .notebooks import notebook_sources
 
 
@@ -37,6 +38,17 @@ def _trained_seconds(path: Path) -> float:
     except Exception:  # a file another version wrote: report it without its time
         return float("nan")
     return float(history.get("seconds", float("nan")))
+
+
+def faster_cells(first: dict, second: dict, margin: float = 1.0) -> tuple[int, float, float]:
+    """The cells the second run finished at least ``margin`` seconds sooner than the first (the ones
+    that loaded what the first run trained): how many, and their total seconds in each run."""
+    a = cell_times(Path(first["executed"])) if first.get("executed") else []
+    b = cell_times(Path(second["executed"])) if second.get("executed") else []
+    if len(a) != len(b):  # a run stopped early: nothing to pair
+        return 0, float("nan"), float("nan")
+    pairs = [(x, y) for (x, _), (y, _) in zip(a, b) if x - y >= margin]
+    return len(pairs), sum(x for x, _ in pairs), sum(y for _, y in pairs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,12 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.check and ok:
         print("\nsecond run, which should load every model:", flush=True)
         second, _ = run_notebooks(sources, args.budget)
-        print(f"\n{'notebook':<32} {'first s':>8} {'trained s':>10} {'second s':>9} {'faster':>7}")
+        print(f"\n{'notebook':<32} {'first s':>8} {'trained s':>10} {'second s':>9} {'faster':>7}   cells that got faster")
         for a, b in zip(first, second):
-            print(f"{a['notebook']:<32} {a['wall_s']:>8.1f} {a['trained_s']:>10.1f} {b['wall_s']:>9.1f} {a['wall_s'] / b['wall_s']:>6.1f}x")
+            n, before_s, after_s = faster_cells(a, b)
+            cells = f"{n}: {before_s:.1f} -> {after_s:.1f} s" if n else "none"
+            print(f"{a['notebook']:<32} {a['wall_s']:>8.1f} {a['trained_s']:>10.1f} {b['wall_s']:>9.1f} {a['wall_s'] / b['wall_s']:>6.1f}x   {cells}")
         total_a, total_b = sum(r["wall_s"] for r in first), sum(r["wall_s"] for r in second)
         print(f"{'all notebooks':<32} {total_a:>8.1f} {sum(r['trained_s'] for r in first):>10.1f} {total_b:>9.1f} {total_a / total_b:>6.1f}x")
-        print("(trained s: the training seconds recorded in the checkpoints each notebook saved in the first run)")
+        print("(trained s: the training seconds recorded in the checkpoints each notebook saved in the first run;\n"
+              " cells that got faster: those the second run finished at least 1 s sooner, with their seconds in each run)")
         idle = [row["notebook"] for row in first if not row["saved"]]
         if new and idle:
             print(f"saved no model, so a second run has nothing to load and repeats the first: {', '.join(idle)}")

@@ -30,3 +30,19 @@ def test_solutions_are_collapsed_on_the_instructor_site():
                     {"cell_type": "code", "metadata": {"tags": ["exercise"]}, "source": "raise NotImplementedError"}]}
     assert collapse_solutions(nb) == 1 and collapse_solutions(nb) == 0
     assert nb["cells"][0]["metadata"]["tags"] == ["solution", "hide-input"] and nb["cells"][1]["metadata"]["tags"] == ["exercise"]
+
+
+def test_a_failed_notebook_stops_the_build_and_says_why(tmp_path, monkeypatch, capsys):
+    from course_utils.tooling import site
+
+    def run_notebooks(sources, budget, *, edition, **_):
+        return [{"notebook": s.stem, "error": "AssertionError: a claim missed" if s.stem.startswith("05") else "",
+                 "executed": str(tmp_path / f"{s.stem}.ipynb")} for s in sources], tmp_path
+
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path))
+    monkeypatch.setattr(site, "mathjax_script", lambda: tmp_path / "tex-svg.js")  # the site extra is not needed to fail
+    monkeypatch.setattr(site, "run_notebooks", run_notebooks)
+    assert site.main(["04", "05", "--budget", "smoke"]) == 1
+    out = capsys.readouterr().out
+    assert "05_normalizing_flows: AssertionError: a claim missed" in out and "04_vae:" not in out
+    assert not (tmp_path / "site").exists()

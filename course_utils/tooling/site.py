@@ -165,9 +165,11 @@ def main(argv: list[str] | None = None) -> int:
             executed = {s.stem: args.executed[i] / f"{s.stem}.ipynb" for s in sources}
         else:
             rows, _ = run_notebooks(sources, args.budget, edition=edition)
-            failed = [r["notebook"] for r in rows if r["error"]]
+            failed = [r for r in rows if r["error"]]
             if failed:
-                print(f"these notebooks failed at the {args.budget} budget: {', '.join(failed)}; the site is not built.")
+                print(f"these notebooks failed at the {args.budget} budget ({edition} edition), so the site is not built:")
+                for r in failed:
+                    print(f"  {r['notebook']}: {r['error']}" + (f" (executed notebook: {r['executed']})" if r["executed"] else ""))
                 return 1
             executed = {r["notebook"]: Path(r["executed"]) for r in rows}
         pages[edition] = build_edition(executed, edition, site / edition)

@@ -100,8 +100,8 @@ assert both / either > 0.9, "BANK and ACCOUNT nearly always co-occur in spam"
 # $\theta_{kj} = (N_{kj} + \alpha) / (N_k + 2\alpha)$, so no word ever gets probability exactly 0.
 #
 # Its posterior log-odds is **linear** in $x$:
-# $$\log \frac{p(y=1 \mid x)}{p(y=0 \mid x)} = \underbrace{\log\frac{\pi_1}{\pi_0} + \sum_j \log\frac{1-\theta_{1j}}{1-\theta_{0j}}}_{b}
-# + \sum_j x_j \underbrace{\left[\log\frac{\theta_{1j}}{\theta_{0j}} - \log\frac{1-\theta_{1j}}{1-\theta_{0j}}\right]}_{w_j}.$$
+# $$\log \frac{p(y=1 \mid x)}{p(y=0 \mid x)} = \underbrace{\log\frac{\pi_1}{\pi_0} + \sum_j \log\frac{1-\theta_{1j}}{1-\theta_{0j}}}_{b} +
+# \sum_j x_j \underbrace{\left[\log\frac{\theta_{1j}}{\theta_{0j}} - \log\frac{1-\theta_{1j}}{1-\theta_{0j}}\right]}_{w_j}.$$
 # So $p(y = 1 \mid x) = \sigma(w^\top x + b)$: exactly the form of logistic regression. The two
 # models share one family of classifiers and differ only in how they pick $w$ and $b$.
 #

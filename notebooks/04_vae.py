@@ -123,8 +123,8 @@ with torch.no_grad():  # re-derive: sum_z pi_z prod_i Bernoulli(x_i | mu_zi)
 # $\log p(x) = \log\mathcal N(x; b, WW^\top + \sigma^2 I)$, the posterior is
 # $\mathcal N(M^{-1}W^\top(x-b),\ \sigma^2 M^{-1})$ with $M = W^\top W + \sigma^2 I$, and for
 # $q = \mathcal N(m, S)$
-# $$\text{ELBO} = -\tfrac D2\log(2\pi\sigma^2) - \frac{\|x - Wm - b\|^2 + \operatorname{tr}(W S W^\top)}{2\sigma^2}
-# - \tfrac12\big(\operatorname{tr}S + \|m\|^2 - d - \log\det S\big).$$
+# $$\text{ELBO} = -\tfrac D2\log(2\pi\sigma^2) - \frac{\|x - Wm - b\|^2 + \operatorname{tr}(W S W^\top)}{2\sigma^2} -
+# \tfrac12\big(\operatorname{tr}S + \|m\|^2 - d - \log\det S\big).$$
 # We fit it in closed form to the 8x8 digits (as continuous vectors in $[0,1]^{64}$), in float64.
 
 # %%

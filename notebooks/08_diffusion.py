@@ -287,9 +287,9 @@ rt.record("fd_floor_digits", fd_anc.floor, "FD (course features)")
 #
 # The forward process is an encoder $q(x_{1:T}\mid x_0)$ with no parameters, and $x_{1:T}$ are latents:
 # the ELBO of notebook 04 applies. Grouping its terms (Sohl-Dickstein et al. 2015; Ho et al. 2020):
-# $$-\log p(x_0) \le \underbrace{\mathrm{KL}\big(q(x_T\mid x_0)\,\|\,\mathcal N(0,I)\big)}_{L_T}
-# + \sum_{t=2}^{T} \underbrace{\mathbb E_q\,\mathrm{KL}\big(q(x_{t-1}\mid x_t, x_0)\,\|\,p_\theta(x_{t-1}\mid x_t)\big)}_{L_{t-1}}
-# \underbrace{-\ \mathbb E_q \log p_\theta(x_0\mid x_1)}_{L_0} .$$
+# $$\begin{aligned}-\log p(x_0) \le{} & \underbrace{\mathrm{KL}\big(q(x_T\mid x_0)\,\|\,\mathcal N(0,I)\big)}_{L_T} \\
+# & + \sum_{t=2}^{T} \underbrace{\mathbb E_q\,\mathrm{KL}\big(q(x_{t-1}\mid x_t, x_0)\,\|\,p_\theta(x_{t-1}\mid x_t)\big)}_{L_{t-1}} \\
+# & \underbrace{-\ \mathbb E_q \log p_\theta(x_0\mid x_1)}_{L_0} .\end{aligned}$$
 # Every KL is between Gaussians with the same variance $\tilde\beta_t$, so it is a squared distance of
 # means, $\|\tilde\mu_t(x_t, x_0) - \tilde\mu_t(x_t, \hat x_0)\|^2 / 2\tilde\beta_t$. The last term needs a
 # **discrete decoder**: our images have 17 grey levels, and $p_\theta(x_0\mid x_1)$ must be a

@@ -46,3 +46,25 @@ def test_a_failed_notebook_stops_the_build_and_says_why(tmp_path, monkeypatch, c
     out = capsys.readouterr().out
     assert "05_normalizing_flows: AssertionError: a claim missed" in out and "04_vae:" not in out
     assert not (tmp_path / "site").exists()
+
+
+def test_math_spanning_lines_survives_markdown_block_parsing():
+    """JupyterLab lifts math out before it parses Markdown; MyST parses blocks first. So a line inside
+    $...$ or $$...$$ that starts like a list item, quote, heading or rule ("+ x", "- x", "# x", "===")
+    becomes that block on the site and garbles the rest of the paragraph: put the operator at the
+    end of the line before instead."""
+    import re
+
+    import jupytext
+
+    starts_a_block = re.compile(r"^\s*(?:[-+*>#|]|\d+[.)])(?:\s|$)|^\s*(?:=+|-+)\s*$")
+    found = []
+    for source in notebook_sources():
+        for cell in jupytext.read(source).cells:
+            if cell.cell_type != "markdown":
+                continue
+            display = re.findall(r"\$\$.+?\$\$", cell.source, re.S)
+            inline = re.findall(r"(?<!\\)\$.+?(?<!\\)\$", re.sub(r"\$\$.+?\$\$", "", cell.source, flags=re.S), re.S)
+            found += [f"{source.name}: {line.strip()[:60]}" for math in display + inline
+                      for line in math.split("\n")[1:] if starts_a_block.match(line)]
+    assert not found, "math lines that Markdown reads as blocks:\n" + "\n".join(found)

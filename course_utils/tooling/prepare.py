@@ -8,9 +8,9 @@ goes through ``fit_or_load`` (presets through ``load_model``), so its checkpoint
 the next run of the same cell, at the same budget, loads it instead of training. The command
 prints what each notebook trained (its new checkpoints, with their training seconds) and how long
 each notebook took; ``--check`` runs every notebook a second time and prints how much faster it
-got, which cells got faster (those that loaded instead of training), which notebooks saved no
-model (a second run has nothing to load there) and which cells the second run still spends its
-time on.
+got, which cells got faster (those that loaded instead of training), which notebooks neither
+saved nor loaded a model (a second run repeats the first there) and which cells the second run
+still spends its time on.
 """
 
 from __future__ import annotations
@@ -90,17 +90,19 @@ def main(argv: list[str] | None = None) -> int:
         print("\nsecond run, which should load every model:", flush=True)
         second, _ = run_notebooks(sources, args.budget)
         print(f"\n{'notebook':<32} {'first s':>8} {'trained s':>10} {'second s':>9} {'faster':>7}   cells that got faster")
+        idle = []  # saved no model and no cell got faster: nothing of their own or another's was loaded
         for a, b in zip(first, second):
             n, before_s, after_s = faster_cells(a, b)
+            if not a["saved"] and not n:
+                idle.append(a["notebook"])
             cells = f"{n}: {before_s:.1f} -> {after_s:.1f} s" if n else "none"
             print(f"{a['notebook']:<32} {a['wall_s']:>8.1f} {a['trained_s']:>10.1f} {b['wall_s']:>9.1f} {a['wall_s'] / b['wall_s']:>6.1f}x   {cells}")
         total_a, total_b = sum(r["wall_s"] for r in first), sum(r["wall_s"] for r in second)
         print(f"{'all notebooks':<32} {total_a:>8.1f} {sum(r['trained_s'] for r in first):>10.1f} {total_b:>9.1f} {total_a / total_b:>6.1f}x")
         print("(trained s: the training seconds recorded in the checkpoints each notebook saved in the first run;\n"
               " cells that got faster: those the second run finished at least 1 s sooner, with their seconds in each run)")
-        idle = [row["notebook"] for row in first if not row["saved"]]
         if new and idle:
-            print(f"saved no model, so a second run has nothing to load and repeats the first: {', '.join(idle)}")
+            print(f"saved no model and no cell got faster, so their second run repeats the first: {', '.join(idle)}")
         print("\nwhere the second run still spends its time (its slowest cells):")
         for row in second:
             cells = slowest_cells(Path(row["executed"])) if row.get("executed") else []

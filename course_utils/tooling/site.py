@@ -122,7 +122,8 @@ myst_dmath_double_inline = True  # $$...$$ inside a paragraph, as Jupyter allows
 html_theme = "sphinx_book_theme"
 html_title = {title!r} + " ({edition} edition)"
 html_static_path = ["_static"]
-html_theme_options = {{"show_toc_level": 2, "use_download_button": False, "use_fullscreen_button": False}}
+html_theme_options = {{"show_toc_level": 2, "use_download_button": False, "use_fullscreen_button": False,
+                      "navbar_persistent": []}}  # the sidebar has the search; without this, pydata-sphinx-theme 0.20 adds a 2nd bar on top
 mathjax_path = "mathjax/tex-svg.js"  # the local copy (MathJax 3, SVG output): no CDN, no font files
 exclude_patterns = ["_build"]
 suppress_warnings = ["mystnb.unknown_mime_type", "misc.highlighting_failure"]

@@ -24,11 +24,33 @@ from typing import Any
 RESULTS_FILE = "results.jsonl"
 
 
-def record(rt: Any, name: str, value: float, unit: str = "", *, at_most: float | None = None, at_least: float | None = None, budget: str | None = None) -> float:
+class Recorded(float):
+    """A recorded figure: the value itself (a float), shown in a notebook as the line the benchmark
+    prints for it (its name, value, unit and claim) instead of a bare number in an ``Out`` box."""
+
+    def __new__(cls, value: float, line: str) -> "Recorded":
+        obj = super().__new__(cls, value)
+        obj.line = line
+        return obj
+
+    def _ipython_display_(self) -> None:
+        print("recorded: " + self.line)
+
+
+def figure_line(entry: dict[str, Any]) -> str:
+    """One recorded entry as a line: ``name = value unit  [ok <= 42]`` (the claim, if any, and its status)."""
+    held, text = claim_status(entry)
+    mark = "" if held is None and not text else ("  [ok " + text + "]" if held else ("  [MISSED " + text + "]" if held is False else "  [" + text + "]"))
+    return f"{entry['name']} = {entry['value']:.4g} {entry['unit']}".rstrip() + mark
+
+
+def record(rt: Any, name: str, value: float, unit: str = "", *, at_most: float | None = None, at_least: float | None = None,
+           budget: str | None = None) -> Recorded:
     """Record ``value`` under ``name`` for ``rt.notebook``; check it when ``rt.budget == budget``.
 
     ``budget`` is required with a threshold (``at_most`` / ``at_least``) and names the budget the
-    claim is made for. Returns ``value`` so a cell can record and print in one line.
+    claim is made for. Returns the value as a :class:`Recorded` float, which a notebook shows as
+    the figure's line, so a cell that ends with ``rt.record(...)`` says what it recorded.
     """
     value = float(value)
     if (at_most is not None or at_least is not None) and budget is None:
@@ -54,7 +76,7 @@ def record(rt: Any, name: str, value: float, unit: str = "", *, at_most: float |
         held, text = claim_status(entry)
         if not held:
             raise AssertionError(f"{rt.notebook}: {name} = {value:.4g} {unit} misses its {budget}-budget claim ({text}).")
-    return value
+    return Recorded(value, figure_line(entry))
 
 
 def claim_status(entry: dict[str, Any]) -> tuple[bool | None, str]:

@@ -56,3 +56,14 @@ def test_record_writes_a_line_and_checks_claims_at_their_budget(rt):
     with pytest.raises(ValueError, match="needs the budget"):
         rt.record("x", 1.0, at_least=0.0)
     json.dumps(entries)
+
+
+def test_a_cell_ending_with_record_shows_the_figure_line_not_a_bare_number(rt, capsys):
+    r = rt.record("nll", 100.0, "nats")
+    assert isinstance(r, float) and r == 100.0 and r + 1 == 101.0  # still the value
+    r._ipython_display_()  # what IPython calls instead of showing Out[n]: 100.0
+    claimed = rt.record("nll_claimed", 96.1234, "nats", at_most=110.0, budget="smoke")
+    claimed._ipython_display_()
+    rt.record("later", 120.0, "nats", at_most=110.0, budget="laptop")._ipython_display_()
+    assert capsys.readouterr().out.splitlines() == ["recorded: nll = 100 nats", "recorded: nll_claimed = 96.12 nats  [ok <= 110]",
+                                                    "recorded: later = 120 nats  [<= 110 at laptop (not checked at smoke)]"]

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from ..results import claim_status, read_results
+from ..results import claim_status, figure_line, read_results
 from ..runtime import BUDGETS, get_run_dir
 from .notebooks import EDITIONS, NOTEBOOK_DIR, convert, notebook_sources
 
@@ -105,13 +105,8 @@ def write_html(executed: Path, html_dir: Path) -> Path:
 
 
 def format_figures(entries: list[dict]) -> tuple[list[str], bool]:
-    lines, ok = [], True
-    for e in entries:
-        held, text = claim_status(e)
-        mark = "" if held is None and not text else ("  [ok " + text + "]" if held else ("  [MISSED " + text + "]" if held is False else "  [" + text + "]"))
-        ok &= held is not False
-        lines.append(f"{e['name']} = {e['value']:.4g} {e['unit']}".rstrip() + mark)
-    return lines, ok
+    lines = [figure_line(e) for e in entries]
+    return lines, all(claim_status(e)[0] is not False for e in entries)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,7 @@ class Recorded(float):
 def figure_line(entry: dict[str, Any]) -> str:
     """One recorded entry as a line: ``name = value unit  [ok <= 42]`` (the claim, if any, and its status)."""
     held, text = claim_status(entry)
-    mark = "" if held is None and not text else ("  [ok " + text + "]" if held else ("  [MISSED " + text + "]" if held is False else "  [" + text + "]"))
+    mark = f"  [{ {True: 'ok ', False: 'MISSED ', None: ''}[held]}{text}]" if text else ""
     return f"{entry['name']} = {entry['value']:.4g} {entry['unit']}".rstrip() + mark
 
 

@@ -55,12 +55,12 @@ def test_math_spanning_lines_survives_markdown_block_parsing():
     end of the line before instead."""
     import re
 
-    import jupytext
+    from course_utils.tooling.notebooks import read_source
 
     starts_a_block = re.compile(r"^\s*(?:[-+*>#|]|\d+[.)])(?:\s|$)|^\s*(?:=+|-+)\s*$")
     found = []
     for source in notebook_sources():
-        for cell in jupytext.read(source).cells:
+        for cell in read_source(source).cells:
             if cell.cell_type != "markdown":
                 continue
             display = re.findall(r"\$\$.+?\$\$", cell.source, re.S)

@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     def attribute(row: dict) -> None:  # notebooks run one at a time, so what appeared since the last one is this one's
         nonlocal seen
         now = _checkpoints(folder)
-        row["saved"] = sorted(now - seen)
-        row["trained_s"] = sum(t for t in map(_trained_seconds, row["saved"]) if math.isfinite(t))
+        row["saved"] = {path: _trained_seconds(path) for path in sorted(now - seen)}
+        row["trained_s"] = sum(t for t in row["saved"].values() if math.isfinite(t))
         seen = now
 
     start = time.perf_counter()
@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in first:
         if row["saved"]:
             print(f"  {row['notebook']}: {len(row['saved'])} model(s), {row['trained_s']:.1f} s of training")
-            for path in row["saved"]:
-                print(f"    {path.name:<64} {_trained_seconds(path):7.1f} s")
+            for path, seconds in row["saved"].items():
+                print(f"    {path.name:<64} {seconds:7.1f} s")
     if not new:
         print("  nothing: every model was already prepared at this budget")
     ok = all(row["ok"] for row in first)

@@ -87,6 +87,15 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
+def synchronize() -> None:
+    """Wait for the work queued on the GPU: CUDA and MPS calls return before their kernels finish,
+    so a timer must wait for them. Does nothing on a CPU-only machine."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    if _mps_available():
+        torch.mps.synchronize()
+
+
 # --------------------------------------------------------------------------- threads
 def choose_threads(budget: Budget, override: str | int | None = None) -> int:
     """How many CPU threads one notebook's PyTorch may use.

@@ -348,7 +348,8 @@ for J in (J_maf, J_iaf):
 # image), untrained (the cost does not depend on the weights), on the same batch of 256. A RealNVP of
 # four couplings is there for reference: both of its directions are one pass. We count the passes of
 # the autoregressive networks (a number no machine can change) and time both directions (each time is
-# the fastest of five runs: other programs on the machine can only slow a run down).
+# the fastest of five runs on one CPU thread: other programs on the machine can only slow a run down,
+# and a single thread is never left waiting for a second core that they hold).
 
 # %%
 def network_passes(model: Flow, run) -> int:
@@ -733,7 +734,8 @@ rt.record("fd_course_features_floor_digits", fd_flow.floor, "FD")
 # Notebook 03 showed that an autoregressive model samples one pixel per network pass: 64 passes for a
 # digit. A flow's sample is one pass through its layers, whatever $D$ is. We time both samplers on the
 # 8x8 digits: the variational flow above and the PixelCNN just trained (notebook 03's sampler, one
-# pass per pixel). Fastest of five runs each.
+# pass per pixel). Fastest of five runs each, on one CPU thread, so that we compare the work and not how
+# well each sampler splits across cores.
 
 # %%
 n_fast = rt.pick(smoke=100, laptop=500, full=1000)

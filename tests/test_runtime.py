@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from course_utils import runtime
-from course_utils.runtime import by_budget, choose_threads, get_budget, get_device, get_run_dir, seed_everything, setup
+from course_utils.runtime import by_budget, choose_threads, get_budget, get_device, get_run_dir, seed_everything, setup, synchronize
 
 
 def test_budget_default_is_laptop(monkeypatch):
@@ -54,6 +54,17 @@ def test_missing_device_is_an_error_not_a_fallback(monkeypatch):
         get_device("cuda")
     with pytest.raises(ValueError, match="not a device name"):
         get_device("gpu-please")
+
+
+def test_synchronize_waits_for_the_gpu_that_is_present(monkeypatch):
+    waited = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: waited.append("cuda"))
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: waited.append("mps"))
+    for cuda, mps in ((False, False), (True, False), (False, True)):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+        monkeypatch.setattr(runtime, "_mps_available", lambda: mps)
+        synchronize()
+    assert waited == ["cuda", "mps"]
 
 
 def test_threads(monkeypatch):

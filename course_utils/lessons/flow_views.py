@@ -24,6 +24,7 @@ from torch import Tensor
 
 from ..nn.invertible import standard_normal_log_prob
 from ..plotting import DENSITY_CMAP, OKABE_ITO
+from ..runtime import synchronize
 
 
 # --------------------------------------------------------------------------- the clay map
@@ -123,17 +124,29 @@ def render_unwarp(stages: dict[str, list[Tensor]], columns: list[int], column_ti
 
 
 # --------------------------------------------------------------------------- timing
-def fastest_seconds(fn: Callable[[], object], repeats: int = 5) -> float:
+def fastest_seconds(fn: Callable[[], object], repeats: int = 5, threads: int | None = 1) -> float:
     """The fastest wall time of ``fn()`` over ``repeats`` calls, after one warm-up call.
 
     Other processes only ever slow a run down, so the fastest run is the best estimate of what the
-    computation itself costs (the convention of Python's ``timeit``)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    computation itself costs (the convention of Python's ``timeit``). The calls run on ``threads``
+    CPU threads (``None``: as many as the notebook uses). One thread, the default, times the work
+    itself: how well an operation splits across cores does not enter, and neither do other
+    programs holding a core, which can stall a multi-threaded operation many times over. On a GPU
+    each call is timed to the end of its kernels."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
         fn()
-        times.append(time.perf_counter() - start)
+        synchronize()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            synchronize()
+            times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
     return float(min(times))
 
 

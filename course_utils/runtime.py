@@ -20,7 +20,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Callable, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -87,12 +87,13 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def synchronize() -> None:
-    """Wait for the work queued on the GPU: CUDA and MPS calls return before their kernels finish,
-    so a timer must wait for them. Does nothing on a CPU-only machine."""
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    if _mps_available():
+def synchronize(device: torch.device | None = None) -> None:
+    """Wait for the work queued on ``device`` (default: the GPU in use, CUDA or MPS): their calls
+    return before their kernels finish, so a timer must wait for them. Nothing to wait for on a CPU."""
+    kind = None if device is None else torch.device(device).type
+    if kind in (None, "cuda") and torch.cuda.is_available():
+        torch.cuda.synchronize(device)
+    if kind in (None, "mps") and _mps_available():
         torch.mps.synchronize()
 
 
@@ -249,6 +250,32 @@ class Stopwatch:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+def fastest_seconds(fn: Callable[[], object], repeats: int = 5, threads: int | None = 1) -> float:
+    """The fastest wall time of ``fn()`` over ``repeats`` calls, after one warm-up call.
+
+    Other processes only ever slow a run down, so the fastest run is the best estimate of what the
+    computation itself costs (the convention of Python's ``timeit``). The calls run on ``threads``
+    CPU threads (``None``: as many as the notebook uses). One thread, the default, times the work
+    itself: how well an operation splits across cores does not enter, and neither do other
+    programs holding a core, which can stall a multi-threaded operation many times over. On a GPU
+    each call is timed to the end of its kernels."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        fn()
+        synchronize()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            synchronize()
+            times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+    return float(min(times))
 
 
 def environment_summary() -> dict[str, str]:

@@ -44,7 +44,7 @@ from course_utils import NonFiniteLossError, TrainConfig, dequantize, fit, load_
 from course_utils.evaluation.likelihood import dequantization_offset, mean_nll, nats_to_bpd, total_probability
 from course_utils.evaluation.protocol import fd_with_floor
 from course_utils.exercises import check
-from course_utils.lessons.flow_views import (clay_forward, clay_inverse, clay_log_density, fastest_seconds, grid_mass, one_d_density_check,
+from course_utils.lessons.flow_views import (clay_forward, clay_inverse, clay_log_density, grid_mass, one_d_density_check,
                                              render_clay, render_unwarp)
 from course_utils.models.flows import Flow, FlowConfig
 from course_utils.models.gaussian_mixture import GaussianMixture, GaussianMixtureConfig, eight_gaussians_truth
@@ -52,6 +52,7 @@ from course_utils.models.independent import IndependentConfig, IndependentPixels
 from course_utils.nn.invertible import (ActNorm, AffineCoupling, FlowSequence, LULinear, MaskedAffineAutoregressive, Permutation, Sigmoid,
                                         standard_normal_log_prob)
 from course_utils.plotting import density_2d, image_rows, training_curves
+from course_utils.runtime import fastest_seconds
 
 rt = setup("05_normalizing_flows")
 dev = rt.device  # models live here; the data stay on the CPU and move where a model needs them

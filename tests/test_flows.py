@@ -11,7 +11,6 @@ from torch.autograd.functional import jacobian
 from course_utils import NonFiniteLossError, TrainConfig, fit
 from course_utils.data import dequantize
 from course_utils.evaluation.likelihood import dequantization_offset
-from course_utils.lessons import flow_views
 from course_utils.models.flows import Flow, FlowConfig, ImageFlow, ImageFlowConfig, build_flow
 from course_utils.nn.invertible import (ActNorm, AffineCoupling, FlowSequence, LULinear, MaskedAffineAutoregressive, Permutation, Sigmoid,
                                         checkerboard_mask, standard_normal_log_prob)
@@ -198,23 +197,3 @@ def test_flows_train_on_the_device_of_their_parameters():
     after = -model.log_prob(data).mean().item()
     assert after < before and math.isfinite(after) and len(history.step) == 20
 
-
-def test_fastest_seconds_times_one_thread_to_the_end_of_the_device_work(monkeypatch):
-    """05's sampler race is timed on one thread (a second, busy core cannot stall it), the notebook's
-    thread count comes back, even after an error, and every call is waited for on a GPU."""
-    waits, seen = [], []
-    monkeypatch.setattr(flow_views, "synchronize", lambda: waits.append(1))
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        seconds = flow_views.fastest_seconds(lambda: seen.append(torch.get_num_threads()), repeats=3)
-        assert seconds >= 0 and seen == [1] * 4 and len(waits) == 4  # a warm-up call, then 3 timed
-        assert torch.get_num_threads() == 2
-        seen.clear()
-        flow_views.fastest_seconds(lambda: seen.append(torch.get_num_threads()), repeats=2, threads=None)
-        assert seen == [2] * 3
-        with pytest.raises(ZeroDivisionError):
-            flow_views.fastest_seconds(lambda: 1 / 0)
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(previous)

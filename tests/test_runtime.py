@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from course_utils import runtime
-from course_utils.runtime import by_budget, choose_threads, get_budget, get_device, get_run_dir, seed_everything, setup, synchronize
+from course_utils.runtime import by_budget, choose_threads, fastest_seconds, get_budget, get_device, get_run_dir, seed_everything, setup, synchronize
 
 
 def test_budget_default_is_laptop(monkeypatch):
@@ -58,12 +58,15 @@ def test_missing_device_is_an_error_not_a_fallback(monkeypatch):
 
 def test_synchronize_waits_for_the_gpu_that_is_present(monkeypatch):
     waited = []
-    monkeypatch.setattr(torch.cuda, "synchronize", lambda: waited.append("cuda"))
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *device: waited.append("cuda"))
     monkeypatch.setattr(torch.mps, "synchronize", lambda: waited.append("mps"))
     for cuda, mps in ((False, False), (True, False), (False, True)):
         monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
         monkeypatch.setattr(runtime, "_mps_available", lambda: mps)
         synchronize()
+    assert waited == ["cuda", "mps"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    synchronize(torch.device("cpu"))  # a CPU tensor has nothing queued, whatever GPUs are present
     assert waited == ["cuda", "mps"]
 
 
@@ -113,3 +116,24 @@ def test_setup_limits_blas_threads_too(monkeypatch):
     monkeypatch.setenv("COURSE_THREADS", "1")
     setup("99_test", quiet=True)
     assert all(pool["num_threads"] == 1 for pool in threadpool_info()), "numpy's BLAS follows the course's thread count"
+
+
+def test_fastest_seconds_times_one_thread_to_the_end_of_the_device_work(monkeypatch):
+    """05's sampler race is timed on one thread (a second, busy core cannot stall it), the notebook's
+    thread count comes back, even after an error, and every call is waited for on a GPU."""
+    waits, seen = [], []
+    monkeypatch.setattr(runtime, "synchronize", lambda: waits.append(1))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seconds = fastest_seconds(lambda: seen.append(torch.get_num_threads()), repeats=3)
+        assert seconds >= 0 and seen == [1] * 4 and len(waits) == 4  # a warm-up call, then 3 timed
+        assert torch.get_num_threads() == 2
+        seen.clear()
+        fastest_seconds(lambda: seen.append(torch.get_num_threads()), repeats=2, threads=None)
+        assert seen == [2] * 3
+        with pytest.raises(ZeroDivisionError):
+            fastest_seconds(lambda: 1 / 0)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

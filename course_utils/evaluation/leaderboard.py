@@ -52,7 +52,7 @@ from torch import Tensor
 
 from ..base import GenerativeModel, LogProbKind, Support, eval_mode
 from ..checkpoints import atomic_save
-from ..runtime import Budget, by_budget
+from ..runtime import Budget, by_budget, synchronize
 from .features import check_sample_images, extract_features, load_feature_net
 from .likelihood import mean_nll, nats_to_bpd
 from .protocol import PROTOCOLS, reference_features
@@ -236,8 +236,7 @@ def draw(model: GenerativeModel, n: int, *, seed: int = 0, time_n: int = SAMPLE_
         with eval_mode(model):
             start = time.perf_counter()
             x = model.sample(size, generator=generator) if y is None else model.sample(size, generator=generator, y=y.to(model.device))
-            if x.device.type == "cuda":
-                torch.cuda.synchronize(x.device)
+            synchronize(x.device)
             if i == 0:
                 seconds = time.perf_counter() - start
         parts.append(x.detach().float().cpu())

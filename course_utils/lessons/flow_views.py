@@ -1,4 +1,4 @@
-"""Notebook 05 (normalising flows): the "clay" map and its widget, the unwarping figure, timing helpers.
+"""Notebook 05 (normalising flows): the "clay" map and its widget, the unwarping figure.
 
 **The clay.** A standard normal in the plane, warped by an invertible map ``x = T_s(z)`` whose
 strength ``s`` the widget controls (``s = 0`` is the identity). Three steps, from the noise side:
@@ -13,7 +13,6 @@ The density of ``x`` is ``N(T_s^{-1}(x)) exp(-log_det)``: the clay changes shape
 
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import matplotlib.pyplot as plt
@@ -24,7 +23,6 @@ from torch import Tensor
 
 from ..nn.invertible import standard_normal_log_prob
 from ..plotting import DENSITY_CMAP, OKABE_ITO
-from ..runtime import synchronize
 
 
 # --------------------------------------------------------------------------- the clay map
@@ -123,33 +121,6 @@ def render_unwarp(stages: dict[str, list[Tensor]], columns: list[int], column_ti
     return fig
 
 
-# --------------------------------------------------------------------------- timing
-def fastest_seconds(fn: Callable[[], object], repeats: int = 5, threads: int | None = 1) -> float:
-    """The fastest wall time of ``fn()`` over ``repeats`` calls, after one warm-up call.
-
-    Other processes only ever slow a run down, so the fastest run is the best estimate of what the
-    computation itself costs (the convention of Python's ``timeit``). The calls run on ``threads``
-    CPU threads (``None``: as many as the notebook uses). One thread, the default, times the work
-    itself: how well an operation splits across cores does not enter, and neither do other
-    programs holding a core, which can stall a multi-threaded operation many times over. On a GPU
-    each call is timed to the end of its kernels."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        fn()
-        synchronize()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            synchronize()
-            times.append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(previous)
-    return float(min(times))
-
-
 def one_d_density_check(samples: Tensor, density: Callable[[Tensor], Tensor], bins: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Histogram of ``samples`` in ``bins`` as a density, the formula's average over each bin (midpoint
     rule on 20 sub-points), and the binomial standard error of the histogram: three (nbins,) tensors."""
@@ -164,5 +135,5 @@ def one_d_density_check(samples: Tensor, density: Callable[[Tensor], Tensor], bi
     return hist, formula, se
 
 
-__all__ = ["clay_forward", "clay_inverse", "clay_log_density", "fastest_seconds", "grid_mass", "one_d_density_check", "render_clay",
+__all__ = ["clay_forward", "clay_inverse", "clay_log_density", "grid_mass", "one_d_density_check", "render_clay",
            "render_unwarp"]
